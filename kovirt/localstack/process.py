@@ -56,8 +56,13 @@ class Daemon:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        program: str | None = None,
     ) -> int:
-        """Start argv detached (own session), output appended to the log; return its pid."""
+        """Start argv detached (own session), output appended to the log; return its pid.
+
+        `program`: what the process runs once started, when argv[0] is a launcher that
+        execs it (e.g. `nsenter ... -- libvirtd`); the pid-reuse guard checks that name.
+        """
         existing = self.pid()
         if existing is not None:
             return existing
@@ -73,7 +78,7 @@ class Daemon:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{proc.pid} {argv[0]}\n")
+        self.pid_file.write_text(f"{proc.pid} {program or argv[0]}\n")
         return proc.pid
 
     def stop(self, timeout_s: float = 10.0) -> bool:
