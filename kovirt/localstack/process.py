@@ -43,7 +43,9 @@ class Daemon:
         if not _alive(pid):
             return None
         # Guard against pid reuse: the process must still run the program we started.
-        if exe and _cmdline_program(pid) not in (exe, os.path.basename(exe)):
+        # An empty cmdline is transient (seen right after a daemon starts), not another program.
+        program = _cmdline_program(pid)
+        if exe and program and program not in (exe, os.path.basename(exe)):
             return None
         return pid
 
