@@ -420,8 +420,6 @@ mon_data_avail_warn = 1
 mon_warn_on_pool_no_redundancy = false
 auth_allow_insecure_global_id_reclaim = false
 mon_warn_on_insecure_global_id_reclaim_allowed = false
-# Deleting pools is off by default; kovirt.ceph turns it on only around its own guarded delete.
-mon_allow_pool_delete = false
 # TEST-CLUSTER-ONLY: RBD on erasure-coded pools needs EC overwrites, which the mon refuses on
 # anything but BlueStore. memstore is safe for it here; real clusters use BlueStore.
 mon_debug_no_require_bluestore_for_ec_overwrites = true
@@ -430,6 +428,10 @@ mon_debug_no_require_bluestore_for_ec_overwrites = true
 mon_data = {root}/mon.$id
 keyring = {root}/mon.$id/keyring
 mon_cluster_log_file = {root}/logs/ceph-cluster.log
+# Commit map changes at once instead of batching them for a second (default): pool set-up
+# is a dozen map changes and a test cluster has no load to batch.
+paxos_propose_interval = 0.01
+paxos_min_wait = 0.01
 
 [mgr]
 mgr_data = {root}/mgr.$id
