@@ -1,0 +1,235 @@
+"""The local control plane against itself: lifecycle, and controllers acting as in a cluster."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s_client
+
+from kovirt.localstack import binaries
+from kovirt.localstack.controlplane import ControlPlane
+
+pytestmark = pytest.mark.controlplane
+
+WARM_START_GOAL_S = 15.0
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (an exited child not yet reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+# -- lifecycle, on a plane of its own (the session's plane stays untouched) ----------------
+
+
+def test_up_is_idempotent_and_down_leaves_no_process_and_no_listening_port(tmp_path: Path):
+    plane = ControlPlane(tmp_path / "cp", echo=lambda _: None)
+    first = plane.up()
+    try:
+        again = plane.up()
+        status = plane.status()
+        ports = json.loads((tmp_path / "cp" / "ports.json").read_text())
+        pids = [c.pid for c in status.components if c.pid]
+    finally:
+        stopped = plane.down()
+
+    assert first.started and not again.started
+    assert again.server == first.server
+    assert status.ready
+    assert {c.name for c in status.components if c.pid} == {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+    }
+    # Clients before the API server, the API server before etcd.
+    assert stopped == ["kube-controller-manager", "kube-apiserver", "etcd"]
+    alive = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids if _pid_alive(pid)}
+    assert alive == {}
+    assert [port for port in ports.values() if _listening(port)] == []
+    assert not plane.status().running
+
+
+def test_warm_start_is_printed_and_reaches_readyz_within_the_goal(tmp_path: Path):
+    messages: list[str] = []
+    plane = ControlPlane(tmp_path / "cp", echo=messages.append)
+    try:
+        plane.up()
+        plane.down()
+        # Warm: binaries cached, certificates and etcd data from the first start.
+        result = plane.up()
+        status_ready = plane.status().ready
+    finally:
+        plane.down()
+
+    assert status_ready
+    printed = [m for m in messages if m.startswith("control plane ready in")]
+    assert len(printed) == 2, messages
+    sys.stderr.write(f"\nwarm start of the control plane: {result.ready_s:.1f}s to /readyz\n")
+    assert result.ready_s < WARM_START_GOAL_S
+
+
+def test_down_on_a_plane_that_never_ran_stops_nothing(tmp_path: Path):
+    assert ControlPlane(tmp_path / "cp", echo=lambda _: None).down() == []
+
+
+# -- controllers, on the session's plane ---------------------------------------------------
+
+
+def test_deleting_an_owner_garbage_collects_its_owner_referenced_configmap(
+    controlplane, kube_namespace
+):
+    core = k8s_client.CoreV1Api(controlplane.api_client)
+    owner = core.create_namespaced_config_map(
+        kube_namespace, {"metadata": {"name": "owner"}, "data": {"role": "owner"}}
+    )
+    reference = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "owner",
+        "uid": owner.metadata.uid,
+    }
+    core.create_namespaced_config_map(
+        kube_namespace, {"metadata": {"name": "dependent", "ownerReferences": [reference]}}
+    )
+
+    core.delete_namespaced_config_map("owner", kube_namespace)
+
+    def dependent_gone() -> bool:
+        names = [cm.metadata.name for cm in core.list_namespaced_config_map(kube_namespace).items]
+        return "dependent" not in names
+
+    _wait_for(dependent_gone, 60, "the garbage collector to delete the dependent ConfigMap")
+
+
+DAEMONSET = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels: {app: agent}
+  template:
+    metadata:
+      labels: {app: agent}
+    spec:
+      hostNetwork: true
+      containers:
+        - name: agent
+          image: kovirt:0.1.0
+          imagePullPolicy: IfNotPresent
+          securityContext: {privileged: true}
+          volumeMounts: [{name: dev-kvm, mountPath: /dev/kvm}]
+      volumes:
+        - name: dev-kvm
+          hostPath: {path: /dev/kvm, type: CharDevice}
+"""
+
+
+def test_a_privileged_daemonset_is_accepted_and_observed_by_its_controller(
+    controlplane, kube_namespace
+):
+    controlplane.kubectl("apply", "-n", kube_namespace, "-f", "-", input=DAEMONSET)
+    apps = k8s_client.AppsV1Api(controlplane.api_client)
+
+    def observed():
+        status = apps.read_namespaced_daemon_set_status("agent", kube_namespace).status
+        return status if status.observed_generation == 1 else None
+
+    status = _wait_for(observed, 60, "the DaemonSet controller to observe the DaemonSet")
+    # No kubelet runs yet, so there is no node to schedule on.
+    assert status.desired_number_scheduled == 0
+
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: operator
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: operator}
+  template:
+    metadata:
+      labels: {app: operator}
+    spec:
+      containers:
+        - name: operator
+          image: kovirt:0.1.0
+          imagePullPolicy: IfNotPresent
+"""
+
+
+def test_a_deployment_gets_a_replicaset_which_creates_its_pod(controlplane, kube_namespace):
+    controlplane.kubectl("apply", "-n", kube_namespace, "-f", "-", input=DEPLOYMENT)
+    core = k8s_client.CoreV1Api(controlplane.api_client)
+
+    def pod_owned_by_a_replicaset():
+        pods = core.list_namespaced_pod(kube_namespace, label_selector="app=operator").items
+        return [p for p in pods if p.metadata.owner_references[0].kind == "ReplicaSet"]
+
+    pods = _wait_for(pod_owned_by_a_replicaset, 60, "the Deployment's pod")
+    # A pod that the service-account admission accepted: the namespace's default
+    # service account was made by the controller manager.
+    assert pods[0].spec.service_account_name == "default"
+
+
+def test_deleting_a_namespace_removes_its_objects(controlplane):
+    controlplane.kubectl("create", "namespace", "t-doomed")
+    controlplane.kubectl("-n", "t-doomed", "create", "configmap", "victim")
+    controlplane.kubectl("delete", "namespace", "t-doomed", "--timeout=60s")
+    result = controlplane.kubectl("get", "namespace", "t-doomed", check=False)
+    assert "NotFound" in result.stderr
+
+
+def test_the_env_command_puts_the_pinned_kubectl_first_on_path(controlplane):
+    exports = subprocess.run(
+        [sys.executable, "-m", "kovirt.cli.main", "controlplane", "env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    shell = f"{exports}\nkubectl version -o json"
+    versions = json.loads(
+        subprocess.run(["bash", "-c", shell], capture_output=True, text=True, check=True).stdout
+    )
+    pinned = binaries.kubernetes().version
+    assert versions["clientVersion"]["gitVersion"] == pinned
+    assert versions["serverVersion"]["gitVersion"] == pinned
+
+
+def test_the_status_command_says_ready_and_exits_zero(controlplane):
+    result = subprocess.run(
+        [sys.executable, "-m", "kovirt.cli.main", "controlplane", "status"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ready                    yes" in result.stdout
