@@ -39,6 +39,7 @@ from kovirt.domxml.domain import (
 from kovirt.domxml.interface import Interface, InterfaceModel, InterfaceSource, MacAddress
 from kovirt.domxml.metadata import KOVIRT_XMLNS, KovirtVm, Metadata
 from kovirt.domxml.secret import Secret, SecretUsage
+from kovirt.domxml.sysinfo import Sysinfo, SysinfoEntry
 
 __all__ = [
     "KOVIRT_XMLNS",
@@ -78,6 +79,8 @@ __all__ = [
     "Serial",
     "SerialTarget",
     "SourceHost",
+    "Sysinfo",
+    "SysinfoEntry",
     "TargetModel",
     "Vcpu",
     "XmlModel",

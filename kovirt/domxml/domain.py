@@ -16,6 +16,7 @@ from kovirt.domxml.chardev import Console, Serial
 from kovirt.domxml.disk import Disk
 from kovirt.domxml.interface import Interface
 from kovirt.domxml.metadata import Metadata
+from kovirt.domxml.sysinfo import Sysinfo
 
 
 class Memory(XmlModel, tag="memory"):
@@ -129,6 +130,7 @@ class Domain(XmlModel, tag="domain"):
     memory: Memory = element()
     current_memory: CurrentMemory | None = element(default=None)
     vcpu: Vcpu = element()
+    sysinfo: list[Sysinfo] = element(default_factory=list)
     os: Os = element(default_factory=Os)
     features: Features | None = element(default=None)
     cpu: Cpu | None = element(default=None)
