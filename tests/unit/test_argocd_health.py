@@ -8,6 +8,7 @@ field breaks these tests rather than the checks in production.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import typing
 from pathlib import Path
@@ -200,7 +201,9 @@ def test_a_failed_vm_says_why_from_its_ready_condition():
         "reason": "ImageNotFound",
         "message": "DiskImage debian-12 does not exist",
     }
-    obj = with_status("VirtualMachine", phase="Failed", observedGeneration=1, conditions=[condition])
+    obj = with_status(
+        "VirtualMachine", phase="Failed", observedGeneration=1, conditions=[condition]
+    )
     assert health("VirtualMachine", obj) == (
         "Degraded",
         "Failed: DiskImage debian-12 does not exist",
@@ -246,8 +249,7 @@ def test_examples_apply_in_dependency_order_with_argocd_sync_waves():
                 wave = int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
                 waves.setdefault(doc["kind"], set()).add(wave)
     order = ["DataCenter", "StorageDomain", "DiskImage", "VirtualMachine"]
-    assert [max(waves[kind]) for kind in order] == sorted(max(waves[kind]) for kind in order)
-    for before, after in zip(order, order[1:], strict=False):
+    for before, after in itertools.pairwise(order):
         assert max(waves[before]) < min(waves[after]), f"{before} must sync before {after}"
 
 
