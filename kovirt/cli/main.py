@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from kovirt.cli import ceph, controlplane, crds
+from kovirt.cli import ceph, controlplane, crds, guest, libvirt
 from kovirt.errors import KovirtError
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app = typer.Typer(
 app.command("crds", help="Generate crds/*.yaml from the API models.")(crds.generate)
 app.add_typer(controlplane.app, name="controlplane")
 app.add_typer(ceph.app, name="ceph")
+app.add_typer(libvirt.app, name="libvirt")
+app.add_typer(guest.app, name="guest")
 
 
 def run() -> None:

@@ -1,9 +1,10 @@
 """VirtualMachine: a guest whose disks are RBD images in storage domains.
 
 Status is split between two writers (see docs/architecture.md): the operator owns
-provisioning and placement (`host`, `disks`, phase up to Scheduled, conditions DisksReady
-and Scheduled); the node agent owns runtime (phase from Starting on, `runtime`,
-condition Running).
+provisioning and placement (`host`, `disks`, `conditions`, phase up to Scheduled); the node
+agent owns runtime (phase from Starting on, and everything under `runtime`, including its
+own conditions such as Running or Failed). Nobody writes the other's list, so merge patches
+never clobber each other.
 """
 
 from __future__ import annotations
@@ -221,7 +222,7 @@ class DiskStatus(ApiModel):
     ready: bool = Field(default=False, description="The image exists at the asked size.")
 
 
-class RuntimeStatus(ApiModel):
+class RuntimeStatus(ResourceStatus):
     """Written by the node agent only."""
 
     domain_state: str | None = Field(default=None, description="libvirt state, e.g. running.")
@@ -231,6 +232,7 @@ class RuntimeStatus(ApiModel):
     console_log: str | None = Field(
         default=None, description="Host path of the serial console log."
     )
+    message: str | None = Field(default=None, description="Details, e.g. a libvirt error.")
 
 
 class VirtualMachineStatus(ResourceStatus):

@@ -1,0 +1,168 @@
+"""DataCenter: connect to Ceph, keep the agents' cephx user, Secret, ConfigMap and DaemonSet
+in step, and report health, capacity and hosts.
+
+One level-based `reconcile` serves create, update, resume and the periodic timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import kopf
+
+from kovirt.api.v1alpha1 import DataCenter, DataCenterStatus, Host
+from kovirt.api.v1alpha1.common import GROUP, VERSION
+from kovirt.ceph import health as ceph_health
+from kovirt.ceph.errors import CephError
+from kovirt.errors import KovirtError
+from kovirt.operator import agents, ceph_access, kube, storage
+from kovirt.operator.config import CONFIG
+from kovirt.operator.metrics import observe_reconcile, record_datacenter
+from kovirt.operator.reporting import existing_status, publish
+
+
+def dc_pools(dc_name: str) -> list[str]:
+    """Every pool of the data center's storage domains (blocking)."""
+    names: list[str] = []
+    for raw in kube.list_kovirt("storagedomains"):
+        if raw["spec"].get("dataCenter") != dc_name:
+            continue
+        status = raw.get("status") or {}
+        names += [p for p in (status.get("pool"), status.get("dataPool")) if p]
+    return names
+
+
+def dc_hosts(dc_name: str) -> tuple[int, int]:
+    """(ready, total) Hosts of the data center (blocking)."""
+    hosts = [Host.model_validate(h) for h in kube.list_kovirt("hosts")]
+    mine = [h for h in hosts if h.spec.data_center == dc_name]
+    return sum(1 for h in mine if h.status.is_true("Ready")), len(mine)
+
+
+def sync_agent_access(
+    dc: DataCenter, without: Iterable[str] = (), also: Iterable[str] = ()
+) -> tuple[str, list[str]]:
+    """Agents' cephx user (caps set to the DC's pools, plus `also`, minus `without`: a domain
+    being created or deleted is not yet or no longer in the list) and its Secret, ConfigMap
+    and DaemonSet. Returns (user, pools). Blocking; safe to repeat."""
+    cluster = ceph_access.cluster_for(dc)
+    target = ceph_access.target_for(dc)
+    user = agents.agent_user(dc.metadata.name)
+    pools = sorted((set(dc_pools(dc.metadata.name)) | set(also)) - set(without))
+    key = storage.ensure_agent_user(cluster, user, pools)
+    namespace = CONFIG.namespace
+    kube.ensure_namespace(namespace)
+    kube.apply_object(agents.secret(dc, namespace, user, key))
+    kube.apply_object(agents.configmap(dc, namespace, list(target.monitors)))
+    kube.apply_object(agents.daemonset(dc, namespace))
+    return user, pools
+
+
+def observe(dc: DataCenter, status: DataCenterStatus) -> None:
+    """Fill the observed part of status from Ceph and the Hosts (blocking)."""
+    cluster = ceph_access.cluster_for(dc)
+    status.fsid = ceph_health.fsid(cluster)
+    health = ceph_health.health(cluster)
+    status.ceph_health = health.status
+    capacity = ceph_health.capacity(cluster)
+    status.capacity_bytes = capacity.total_bytes
+    status.used_bytes = capacity.used_bytes
+    status.hosts_ready, status.hosts_total = dc_hosts(dc.metadata.name)
+
+
+def converge(dc: DataCenter, status: DataCenterStatus) -> None:
+    generation = dc.metadata.generation
+    try:
+        user, pools = sync_agent_access(dc)
+        observe(dc, status)
+    except (CephError, KovirtError) as error:
+        ceph_access.forget(dc.metadata.name)
+        status.set_condition("CephConnected", False, error.reason, str(error), generation)
+        status.set_condition("Ready", False, error.reason, str(error), generation)
+        status.phase = "Failed" if status.fsid is None else "Degraded"
+        status.ceph_health = status.ceph_health or "Unknown"
+        raise
+    status.agent_user = f"client.{user}"
+    status.agent_pools = pools
+    status.set_condition(
+        "CephConnected", True, "Connected", f"fsid {status.fsid}, {status.ceph_health}", generation
+    )
+    status.set_condition(
+        "AgentsReady",
+        status.hosts_total > 0 and status.hosts_ready == status.hosts_total,
+        "AgentsReporting" if status.hosts_total else "NoHosts",
+        f"{status.hosts_ready}/{status.hosts_total} hosts Ready",
+        generation,
+    )
+    status.set_condition(
+        "Ready", True, "Reconciled", "Ceph reachable, agents configured", generation
+    )
+    status.phase = "Ready" if status.ceph_health != "HEALTH_ERR" else "Degraded"
+    status.observed_generation = generation
+
+
+@kopf.on.resume(GROUP, VERSION, "datacenters")
+@kopf.on.create(GROUP, VERSION, "datacenters")
+@kopf.on.update(GROUP, VERSION, "datacenters", field="spec")
+@kopf.timer(GROUP, VERSION, "datacenters", interval=CONFIG.refresh_interval_s, initial_delay=5)
+async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    dc = DataCenter.from_body(body)
+    status = existing_status(DataCenterStatus, body)
+    with observe_reconcile("DataCenter"):
+        try:
+            await asyncio.to_thread(converge, dc, status)
+        except (CephError, KovirtError) as error:
+            publish(body, patch, status)
+            raise kopf.TemporaryError(f"{error.reason}: {error}", delay=15) from error
+        finally:
+            record_datacenter(dc.metadata.name, status)
+    publish(body, patch, status)
+
+
+def users_of(dc_name: str) -> list[str]:
+    """StorageDomains and VirtualMachines that still name the data center (blocking)."""
+    found = [
+        f"StorageDomain/{sd['metadata']['name']}"
+        for sd in kube.list_kovirt("storagedomains")
+        if sd["spec"].get("dataCenter") == dc_name
+    ]
+    found += [
+        f"VirtualMachine/{vm['metadata']['namespace']}/{vm['metadata']['name']}"
+        for vm in kube.list_kovirt("virtualmachines")
+        if vm["spec"].get("dataCenter") == dc_name
+    ]
+    return found
+
+
+def release(dc: DataCenter) -> None:
+    """Remove the agents' cephx user; owned Kubernetes objects are garbage-collected."""
+    try:
+        cluster = ceph_access.cluster_for(dc)
+        storage.delete_agent_user(cluster, agents.agent_user(dc.metadata.name))
+    finally:
+        ceph_access.forget(dc.metadata.name)
+
+
+@kopf.on.delete(GROUP, VERSION, "datacenters")
+async def delete(body: kopf.Body, patch: kopf.Patch, retry: int, **_: Any) -> None:
+    dc = DataCenter.from_body(body)
+    status = existing_status(DataCenterStatus, body)
+    users = await asyncio.to_thread(users_of, dc.metadata.name)
+    if users:
+        message = f"still used by {', '.join(users[:5])}" + (" ..." if len(users) > 5 else "")
+        status.set_condition("DeletionBlocked", True, "InUse", message, dc.metadata.generation)
+        status.phase = "Deleting"
+        publish(body, patch, status)
+        raise kopf.TemporaryError(f"DataCenter {dc.metadata.name} {message}", delay=15)
+    try:
+        await asyncio.to_thread(release, dc)
+    except (CephError, KovirtError) as error:
+        if retry < 3:
+            raise kopf.TemporaryError(
+                f"removing the agents' cephx user: {error}", delay=10
+            ) from error
+        # Ceph is gone or the Secret was deleted first: an orphan cephx user is the only
+        # possible leftover, so say so loudly and let the DataCenter go.
+        kopf.warn(body, reason="CephCleanupSkipped", message=f"agent user not removed: {error}")

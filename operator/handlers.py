@@ -1,0 +1,31 @@
+"""Imports every handler module so kopf registers them, and the operator-wide settings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from kovirt.operator import ceph_access, datacenter, diskimage, storagedomain, virtualmachine
+
+HANDLER_MODULES = (datacenter, storagedomain, diskimage, virtualmachine)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Keep kopf's bookkeeping in annotations under our own prefix, and our own finalizer
+    # name: status stays exactly what the CRD schema describes.
+    settings.persistence.finalizer = "kovirt.io/operator"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kovirt.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kovirt.io", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+
+
+@kopf.on.cleanup()
+def close_connections(**_: Any) -> None:
+    ceph_access.close_all()
