@@ -157,20 +157,22 @@ class LibvirtStack:
         binaries = _require_binaries()
         self._write_config()
         if not self.virtlogd.running():
-            self._start_in_namespace(self.virtlogd, binaries["virtlogd"], self._virtlogd_args())
+            pid = self._start_in_namespace(
+                self.virtlogd, binaries["virtlogd"], self._virtlogd_args()
+            )
             wait_until(
-                lambda: (
-                    (self.overlay / "run" / "virtlogd-sock").exists() or self._died(self.virtlogd)
-                ),
+                lambda: self._virtlogd_socket().exists() or not _exists(pid),
                 timeout_s,
                 what="virtlogd's socket",
             )
             self._raise_if_died(self.virtlogd)
         if not self.libvirtd.running():
             self.socket.unlink(missing_ok=True)
-            self._start_in_namespace(self.libvirtd, binaries["libvirtd"], self._libvirtd_args())
+            pid = self._start_in_namespace(
+                self.libvirtd, binaries["libvirtd"], self._libvirtd_args()
+            )
             wait_until(
-                lambda: self._answers() or self._died(self.libvirtd),
+                lambda: self._answers() or not _exists(pid),
                 timeout_s,
                 interval_s=0.2,
                 what=f"libvirtd to answer on {self.socket}",
@@ -340,7 +342,7 @@ class LibvirtStack:
             str(self.root / "pids" / "libvirtd.self.pid"),
         ]
 
-    def _start_in_namespace(self, daemon: Daemon, program: str, args: list[str]) -> None:
+    def _start_in_namespace(self, daemon: Daemon, program: str, args: list[str]) -> int:
         """Join the namespace of our other daemon if it runs, else make a new one."""
         holder = next((d.pid() for d in (self.virtlogd, self.libvirtd) if d.running()), None)
         if holder is not None:
@@ -349,7 +351,7 @@ class LibvirtStack:
             launcher = ["unshare", "--mount", "--propagation", "private", "--", *self._mounter()]
         # libvirtd must not be PID 1 of anything, and it must not inherit our stdin.
         env = {**os.environ, "PATH": _sbin_path()}
-        daemon.start([*launcher, program, *args], env=env, program=program)
+        return daemon.start([*launcher, program, *args], env=env, program=program)
 
     def _mounter(self) -> list[str]:
         # mkdir -p: on a host without systemd /run/libvirt may not exist; the empty
@@ -373,9 +375,6 @@ class LibvirtStack:
             return False
         conn.close()
         return True
-
-    def _died(self, daemon: Daemon) -> bool:
-        return not daemon.running()
 
     def _raise_if_died(self, daemon: Daemon) -> None:
         if not daemon.running():
@@ -434,6 +433,7 @@ def format_version(number: int) -> str:
 
 
 def import_libvirt():
+    """The libvirt binding, quiet: errors arrive as exceptions, not also on stderr."""
     try:
         import libvirt
     except ImportError as error:
@@ -441,7 +441,14 @@ def import_libvirt():
             "the libvirt Python binding is missing: apt-get install -y python3-libvirt "
             "(and create the venv with --system-site-packages)"
         ) from error
+    # By default the binding prints every error (even an expected "domain not found")
+    # to stderr; nova registers a no-op handler for the same reason.
+    libvirt.registerErrorHandler(_ignore_libvirt_error, None)
     return libvirt
+
+
+def _ignore_libvirt_error(_context: object, _error: object) -> None:
+    return None
 
 
 def _sbin_path() -> str:
@@ -458,6 +465,19 @@ def _require_binaries() -> dict[str, str]:
             raise MissingDependency(f"{name} not found: {INSTALL_HINT} util-linux")
         found[name] = path
     return found
+
+
+def _exists(pid: int) -> bool:
+    """The process exists and is not a zombie (the launcher may not have exec'd yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    if stat.rsplit(")", 1)[1].split()[0] == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return False
+    return True
 
 
 def _host_identity() -> tuple[str, str]:
