@@ -10,6 +10,7 @@ raises MissingDependency with the command that installs what is missing.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from kovirt.errors import KovirtError, MissingDependency
-from kovirt.localstack.binaries import GO_INSTALL_HINT
+from kovirt.localstack.binaries import GO_INSTALL_HINT, pinned_version
 from kovirt.localstack.paths import cache_dir
 
 HELM_VERSION = "v3.19.5"
@@ -45,17 +46,36 @@ def helm(version: str = HELM_VERSION, echo=print) -> Path:
         started = time.monotonic()
         staging = bin_dir / ".staging"
         env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(staging)}
-        argv = [go, "install", "-ldflags", "-s -w", f"{HELM_PACKAGE}@{version}"]
-        done = subprocess.run(argv, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
-            raise KovirtError(
-                f"`{' '.join(argv)}` failed (is the Go module proxy reachable?):\n{tail}",
-                reason="BuildFailed",
-            )
+        ldflags = " ".join(("-s -w", *_helm_version_flags(go, version, env)))
+        _run_go([go, "install", "-ldflags", ldflags, f"{HELM_PACKAGE}@{version}"], env)
         (staging / "helm").replace(target)  # atomic: never a half-written helm
         echo(f"built helm {version} in {time.monotonic() - started:.0f}s -> {target}")
     return target
+
+
+def _helm_version_flags(go: str, version: str, env: dict[str, str]) -> tuple[str, ...]:
+    """The -X flags helm's Makefile sets; without them a `go install`ed helm says "v3.19"
+    and renders charts for Kubernetes 1.20 (its default capabilities), not for the
+    Kubernetes its client-go was made for."""
+    info = json.loads(_run_go([go, "mod", "download", "-json", f"helm.sh/helm/v3@{version}"], env))
+    client_go = pinned_version(Path(info["GoMod"]), "k8s.io/client-go")  # e.g. v0.34.2
+    minor = client_go.split(".")[1]
+    flags = [f"-X helm.sh/helm/v3/internal/version.version={version}"]
+    for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        # client-go v0.X.Y belongs to Kubernetes 1.X (the Makefile adds 1 to the major).
+        flags += [f"-X {package}.k8sVersionMajor=1", f"-X {package}.k8sVersionMinor={minor}"]
+    return tuple(flags)
+
+
+def _run_go(argv: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+        raise KovirtError(
+            f"`{' '.join(argv)}` failed (is the Go module proxy reachable?):\n{tail}",
+            reason="BuildFailed",
+        )
+    return done.stdout
 
 
 def promtool() -> Path:
