@@ -233,3 +233,33 @@ def test_the_status_command_says_ready_and_exits_zero(controlplane):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ready                    yes" in result.stdout
+
+
+def test_deleting_a_kovirt_resource_garbage_collects_what_it_owns(controlplane, kube_namespace):
+    # Owner references to a custom resource need the garbage collector to watch the new
+    # kind; the fixture restarts the controller manager after installing CRDs for this.
+    name = f"gc-{kube_namespace}"
+    data_center = {
+        "apiVersion": "kovirt.io/v1alpha1",
+        "kind": "DataCenter",
+        "metadata": {"name": name},
+        "spec": {"ceph": {"secretRef": {"name": "ceph-admin"}}},
+    }
+    controlplane.kubectl("apply", "-f", "-", input=json.dumps(data_center))
+    uid = controlplane.kubectl(
+        "get", "datacenter.kovirt.io", name, "-o", "jsonpath={.metadata.uid}"
+    ).stdout
+    core = k8s_client.CoreV1Api(controlplane.api_client)
+    reference = {"apiVersion": "kovirt.io/v1alpha1", "kind": "DataCenter", "name": name, "uid": uid}
+    core.create_namespaced_config_map(
+        kube_namespace, {"metadata": {"name": "ceph-conf", "ownerReferences": [reference]}}
+    )
+
+    controlplane.kubectl("delete", "datacenter.kovirt.io", name)
+
+    def config_map_gone() -> bool:
+        return not core.list_namespaced_config_map(
+            kube_namespace, field_selector="metadata.name=ceph-conf"
+        ).items
+
+    _wait_for(config_map_gone, 60, "the garbage collector to delete the DataCenter's ConfigMap")
