@@ -13,7 +13,7 @@ HANDLER_MODULES = (datacenter, storagedomain, diskimage, virtualmachine)
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
     # Keep kopf's bookkeeping in annotations under our own prefix, and our own finalizer
     # name: status stays exactly what the CRD schema describes.
     settings.persistence.finalizer = "kovirt.io/operator"
@@ -24,6 +24,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+    logger.info("kovirt operator configured")
 
 
 @kopf.on.cleanup()

@@ -50,3 +50,7 @@ def main(
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":
+    run()

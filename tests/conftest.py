@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.controlplane",
     "tests.fixtures.ceph",
     "tests.fixtures.libvirt",
+    "tests.fixtures.operator",
 ]
