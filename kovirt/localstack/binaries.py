@@ -28,10 +28,13 @@ from kovirt.localstack.paths import cache_dir, repo_root
 Echo = Callable[[str], None]
 
 GO_INSTALL_HINT = (
-    "install Go 1.24 or newer: `apt-get install golang-go` (Debian 13) or unpack "
-    "https://go.dev/dl/go1.24.linux-amd64.tar.gz into /usr/local and add /usr/local/go/bin "
-    "to PATH"
+    "install Go 1.26 or newer (etcd v3.6.16 requires it; Debian 12's golang-go is 1.19): "
+    "`curl -fsSL https://go.dev/dl/go1.26.0.linux-amd64.tar.gz | tar -C /usr/local -xz` "
+    "and add /usr/local/go/bin to PATH. Any Go from 1.21 on also works: it fetches the "
+    "newer toolchain from the module proxy by itself (GOTOOLCHAIN=auto)"
 )
+# Go before 1.21 cannot switch toolchains, so it cannot build modules that need a newer Go.
+_MIN_GO = (1, 21)
 # Substrings of `go` errors that mean the module proxy could not be reached, as opposed
 # to a compile error: they get a different message because the fix is different.
 _NETWORK_ERRORS = (
@@ -195,6 +198,8 @@ def ensure_built(echo: Echo = print) -> Binaries:
     if go is None or go_version is None:
         missing = ", ".join(binary for s in stale for binary in s.binaries)
         raise MissingDependency(f"Go is needed to build {missing}: {GO_INSTALL_HINT}")
+    if _go_release(go_version) < _MIN_GO:
+        raise MissingDependency(f"{go_version} is too old: {GO_INSTALL_HINT}")
     # Two callers (bootstrap and a test session) may race; the second waits, then reuses.
     with _build_lock(echo):
         for binary_set in sets:
@@ -275,6 +280,12 @@ def _build_error(binary: str, binary_set: BinarySet, output: str) -> KovirtError
     return KovirtError(
         f"`go build` of {binary} failed in {binary_set.module_dir}:\n{tail}", reason="BuildFailed"
     )
+
+
+def _go_release(go_version: str) -> tuple[int, int]:
+    """(1, 26) from "go version go1.26.8 linux/amd64"; (0, 0) when unreadable."""
+    match = re.search(r"\bgo(\d+)\.(\d+)", go_version)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 def _go_version(go: str) -> str | None:

@@ -56,7 +56,7 @@ def test_a_cache_folder_is_reused_only_with_every_binary_and_a_matching_stamp(
 def test_missing_go_is_a_missing_dependency_that_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv("KOVIRT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(MissingDependency, match="apt-get install golang-go"):
+    with pytest.raises(MissingDependency, match=r"install Go 1\.26 or newer"):
         binaries.ensure_built(echo=lambda _: None)
 
 
@@ -72,3 +72,13 @@ def test_an_unreachable_module_proxy_is_told_apart_from_a_compile_error():
     error = binaries._build_error("kube-apiserver", binaries.kubernetes(), broken)
     assert isinstance(error, KovirtError)
     assert error.reason == "BuildFailed"
+
+
+def test_a_go_too_old_to_switch_toolchains_is_a_missing_dependency(monkeypatch, tmp_path):
+    monkeypatch.setenv("KOVIRT_CACHE_DIR", str(tmp_path))
+    fake_go = tmp_path / "go"
+    fake_go.write_text("#!/bin/sh\necho 'go version go1.19.8 linux/amd64'\n")
+    fake_go.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MissingDependency, match=r"go1\.19\.8 is too old.*Go 1\.26"):
+        binaries.ensure_built(echo=lambda _: None)
