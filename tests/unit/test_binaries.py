@@ -80,5 +80,5 @@ def test_a_go_too_old_to_switch_toolchains_is_a_missing_dependency(monkeypatch, 
     fake_go.write_text("#!/bin/sh\necho 'go version go1.19.8 linux/amd64'\n")
     fake_go.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(MissingDependency, match=r"go1\.19\.8 is too old.*Go 1\.26"):
+    with pytest.raises(MissingDependency, match=r"go1\.19\.8 linux/amd64 is too old.*Go 1\.26"):
         binaries.ensure_built(echo=lambda _: None)
