@@ -94,6 +94,28 @@ def test_warm_start_is_printed_and_reaches_readyz_within_the_goal(tmp_path: Path
     assert result.ready_s < WARM_START_GOAL_S
 
 
+def test_up_moves_to_new_ports_when_a_saved_one_is_taken(tmp_path: Path):
+    plane = ControlPlane(tmp_path / "cp", echo=lambda _: None)
+    ports_file = tmp_path / "cp" / "ports.json"
+    plane.up()
+    plane.down()
+    old = json.loads(ports_file.read_text())
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", old["apiserver"]))
+        squatter.listen()
+        try:
+            result = plane.up()
+            ready = plane.status().ready
+        finally:
+            plane.down()
+    new = json.loads(ports_file.read_text())
+    assert ready
+    assert new["apiserver"] != old["apiserver"]
+    assert result.server == f"https://127.0.0.1:{new['apiserver']}"
+    # The kubeconfig follows the move.
+    assert result.server in (tmp_path / "cp" / "kubeconfig").read_text()
+
+
 def test_down_on_a_plane_that_never_ran_stops_nothing(tmp_path: Path):
     assert ControlPlane(tmp_path / "cp", echo=lambda _: None).down() == []
 
