@@ -158,6 +158,10 @@ class Cluster:
         with translated(f"pool {pool}", not_found=PoolNotFound):
             return self.handle.pool_exists(pool)
 
+    def wait_for_latest_osdmap(self) -> None:
+        with translated("waiting for the latest OSD map"):
+            self.handle.wait_for_latest_osdmap()
+
     @contextmanager
     def ioctx(self, pool: str, namespace: str | None = None) -> Iterator[Any]:
         """An I/O context on pool, closed on exit; a missing pool raises PoolNotFound."""

@@ -30,6 +30,8 @@ class PoolUsage:
     objects: int
     max_avail_bytes: int
     quota_bytes: int | None
+    # False for a pool the mgr has no stats for yet (new pools: a few seconds); numbers are 0.
+    reported: bool = True
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ def capacity(cluster: Cluster) -> Capacity:
     raw = cluster.mon_command("df", detail="detail")
     stats = raw["stats"]
     pools = {p["name"]: _pool_usage(p) for p in raw.get("pools", [])}
+    for listed in cluster.mon_command("osd lspools"):
+        name = listed["poolname"]
+        if name not in pools:
+            pools[name] = PoolUsage(name, 0, 0, 0, 0, None, reported=False)
     return Capacity(
         total_bytes=int(stats["total_bytes"]),
         used_bytes=int(stats["total_used_raw_bytes"]),

@@ -66,11 +66,6 @@ def failure_domains(cluster: Cluster, failure_domain: str, device_class: str | N
 
 def validate_pools(cluster: Cluster, spec: PoolSpec) -> None:
     """Everything that can refuse spec, checked before anything is written."""
-    layout = spec.layout
-    validate_layout(layout, failure_domains(cluster, layout.failure_domain, layout.device_class))
-    if spec.is_erasure:
-        meta = spec.metadata_layout
-        validate_layout(meta, failure_domains(cluster, meta.failure_domain, meta.device_class))
     existing = list_pools(cluster)
     for name in spec.pool_names():
         state = existing.get(name)
@@ -81,6 +76,12 @@ def validate_pools(cluster: Cluster, spec: PoolSpec) -> None:
         problems = immutable_changes(spec, state, profile)
         if problems:
             raise InvalidLayout("; ".join(problems))
+    # After the existing-pool checks: "k cannot change" says more than "k+m does not fit".
+    layout = spec.layout
+    validate_layout(layout, failure_domains(cluster, layout.failure_domain, layout.device_class))
+    if spec.is_erasure:
+        meta = spec.metadata_layout
+        validate_layout(meta, failure_domains(cluster, meta.failure_domain, meta.device_class))
 
 
 def ensure_pools(cluster: Cluster, spec: PoolSpec) -> PoolNames:
@@ -99,11 +100,16 @@ def ensure_pools(cluster: Cluster, spec: PoolSpec) -> PoolNames:
 
 
 def _init_rbd(cluster: Cluster, pool: str) -> None:
-    """``rbd pool init``: the rbd_info object RBD clients expect; harmless to repeat."""
+    """``rbd pool init`` once: it writes rbd_info, and it also validates the pool by making
+    and removing a snapshot, which changes the OSD map; so skip it when rbd_info exists."""
+    import rados
     import rbd
 
     with cluster.ioctx(pool) as ioctx, translated(f"pool {pool}", not_found=PoolNotFound):
-        rbd.RBD().pool_init(ioctx, True)
+        try:
+            ioctx.stat("rbd_info")
+        except rados.ObjectNotFound:
+            rbd.RBD().pool_init(ioctx, True)
 
 
 def set_quota(cluster: Cluster, pool: str, max_bytes: int | None) -> None:
@@ -115,8 +121,9 @@ def set_quota(cluster: Cluster, pool: str, max_bytes: int | None) -> None:
 
 
 def get_quota_bytes(cluster: Cluster, pool: str) -> int | None:
-    quota = cluster.mon_command("osd pool get-quota", pool=pool, not_found=PoolNotFound)
-    return int(quota.get("quota_max_bytes") or 0) or None
+    # From the OSD map, not `osd pool get-quota`: that one needs the mgr's stats, which a
+    # new pool does not have for a few seconds.
+    return get_pool(cluster, pool).quota_bytes or None
 
 
 def delete_pools(cluster: Cluster, spec: PoolSpec) -> list[str]:
@@ -147,7 +154,7 @@ def delete_pool(cluster: Cluster, name: str, owner: str, *, allow_images: bool =
             raise PoolNotEmpty(
                 f"pool {name} still holds {len(images)} image(s), e.g. {', '.join(images[:3])}"
             )
-    with _DELETE_LOCK, _pool_delete_allowed(cluster):
+    with _DELETE_LOCK, allow_pool_delete(cluster):
         cluster.mon_command(
             "osd pool rm",
             pool=name,
@@ -155,6 +162,8 @@ def delete_pool(cluster: Cluster, name: str, owner: str, *, allow_images: bool =
             yes_i_really_really_mean_it=True,
             not_found=PoolNotFound,
         )
+    # This client's OSD map would still show the pool; callers check right after.
+    cluster.wait_for_latest_osdmap()
     return True
 
 
@@ -163,7 +172,7 @@ def delete_pool(cluster: Cluster, name: str, owner: str, *, allow_images: bool =
 _DELETE_LOCK = threading.Lock()
 
 
-class _pool_delete_allowed:
+class allow_pool_delete:
     """Turn ``mon_allow_pool_delete`` on around one delete, and back to how it was.
 
     The safety switch stays off the rest of the time, so nothing else (a stray ``ceph osd
