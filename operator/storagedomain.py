@@ -117,7 +117,12 @@ def release(sd: StorageDomain) -> str:
     if leftover:
         raise KovirtError(f"pool still holds images {leftover[:5]}", reason="ImagesRemain")
     if sd.spec.reclaim_policy == "Delete":
-        deleted = storage.delete_domain_pools(cluster, sd)
+        try:
+            deleted = storage.delete_domain_pools(cluster, sd)
+        except NotOwnedByKovirt as error:
+            # The domain never owned the pool (it was refused at creation): nothing of ours
+            # to reclaim, and someone else's pool is never deleted.
+            return f"left pool {storage.pool_name(sd)} untouched: {error}"
         outcome = f"deleted pools {deleted}"
     else:
         outcome = f"kept pool {storage.pool_name(sd)} (reclaimPolicy Retain)"
