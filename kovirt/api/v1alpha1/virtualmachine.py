@@ -176,6 +176,15 @@ class VirtualMachineSpec(ApiModel):
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Labels a Host must carry to run this VM."
     )
+    guest_config: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=16,
+        description=(
+            "Small strings handed to the guest through QEMU fw_cfg (libvirt sysinfo type "
+            "fwcfg) as opt/kovirt/<key>; e.g. `args` for kovirt's test guest. Read-only for "
+            "the guest, no network or disk needed."
+        ),
+    )
     disks: list[Disk] = Field(
         default_factory=list,
         max_length=MAX_DISKS,
