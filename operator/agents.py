@@ -13,9 +13,7 @@ from typing import Any
 
 from kovirt.api.v1alpha1 import DataCenter
 from kovirt.api.v1alpha1.common import API_VERSION
-
-AGENT_SERVICE_ACCOUNT = "kovirt-agent"
-AGENT_METRICS_PORT = 9474
+from kovirt.operator.config import CONFIG
 
 
 def agent_user(dc_name: str) -> str:
@@ -47,7 +45,8 @@ def _metadata(dc: DataCenter, name: str, namespace: str) -> dict[str, Any]:
         "name": name,
         "namespace": namespace,
         "labels": {
-            "app.kubernetes.io/name": "kovirt-agent",
+            "app.kubernetes.io/name": "kovirt",
+            "app.kubernetes.io/component": "agent",
             "app.kubernetes.io/managed-by": "kovirt-operator",
             "kovirt.io/datacenter": dc.metadata.name,
         },
@@ -83,11 +82,17 @@ def secret(dc: DataCenter, namespace: str, user: str, key: str) -> dict[str, Any
 
 def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
     names = resource_names(dc.metadata.name)
-    labels = {"app.kubernetes.io/name": "kovirt-agent", "kovirt.io/datacenter": dc.metadata.name}
+    # The chart's PodMonitor and RBAC select agent pods by these labels.
+    labels = {
+        "app.kubernetes.io/name": "kovirt",
+        "app.kubernetes.io/component": "agent",
+        "kovirt.io/datacenter": dc.metadata.name,
+    }
     agent = dc.spec.agent
     env = [
         {"name": "KOVIRT_HOST_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
         {"name": "KOVIRT_DATACENTER", "value": dc.metadata.name},
+        {"name": "KOVIRT_NAMESPACE", "value": namespace},
         {"name": "KOVIRT_HYPERVISOR", "value": str(dc.spec.hosts.hypervisor)},
         {"name": "KOVIRT_LIBVIRT_MODE", "value": str(agent.libvirt)},
         {
@@ -105,16 +110,31 @@ def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
     ]
     container: dict[str, Any] = {
         "name": "agent",
-        "image": agent.image,
-        "imagePullPolicy": agent.image_pull_policy,
+        "image": agent.image or CONFIG.agent_image,
+        "imagePullPolicy": agent.image_pull_policy or CONFIG.agent_image_pull_policy,
         "command": ["kovirt-agent"],
         "env": env,
-        "ports": [{"name": "metrics", "containerPort": AGENT_METRICS_PORT}],
+        "ports": [{"name": "metrics", "containerPort": CONFIG.agent_metrics_port}],
         "securityContext": {"privileged": True},
         "volumeMounts": [{"name": "libvirt-run", "mountPath": "/var/run/libvirt"}],
     }
     if agent.resources:
         container["resources"] = agent.resources
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": CONFIG.agent_service_account,
+        "nodeSelector": dict(dc.spec.hosts.node_selector),
+        "containers": [container],
+        "volumes": [
+            {
+                "name": "libvirt-run",
+                "hostPath": {"path": "/var/run/libvirt", "type": "DirectoryOrCreate"},
+            }
+        ],
+    }
+    if CONFIG.agent_priority_class:
+        pod_spec["priorityClassName"] = CONFIG.agent_priority_class
+    if CONFIG.agent_tolerations:
+        pod_spec["tolerations"] = CONFIG.agent_tolerations
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -122,19 +142,6 @@ def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": AGENT_SERVICE_ACCOUNT,
-                    "nodeSelector": dict(dc.spec.hosts.node_selector),
-                    "containers": [container],
-                    "volumes": [
-                        {
-                            "name": "libvirt-run",
-                            "hostPath": {"path": "/var/run/libvirt", "type": "DirectoryOrCreate"},
-                        }
-                    ],
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }

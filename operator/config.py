@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from dataclasses import dataclass, field
 
 
@@ -20,6 +22,35 @@ class OperatorConfig:
     #: A Host whose Lease is older than this is not Ready.
     host_lease_timeout_s: float = field(
         default_factory=lambda: float(os.environ.get("KOVIRT_HOST_LEASE_TIMEOUT", "40"))
+    )
+    #: Defaults for the node-agent DaemonSets (the Helm chart sets these).
+    agent_image: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_AGENT_IMAGE", "kovirt:0.1.0")
+    )
+    agent_image_pull_policy: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_AGENT_IMAGE_PULL_POLICY", "IfNotPresent")
+    )
+    agent_service_account: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_AGENT_SERVICE_ACCOUNT", "kovirt-agent")
+    )
+    agent_metrics_port: int = field(
+        default_factory=lambda: int(os.environ.get("KOVIRT_AGENT_METRICS_PORT", "9474"))
+    )
+    agent_priority_class: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_AGENT_PRIORITY_CLASS", "")
+    )
+    agent_tolerations: list = field(
+        default_factory=lambda: json.loads(os.environ.get("KOVIRT_AGENT_TOLERATIONS") or "[]")
+    )
+    #: Leader election on a coordination.k8s.io Lease (the chart runs two replicas).
+    leader_election: bool = field(
+        default_factory=lambda: os.environ.get("KOVIRT_LEADER_ELECTION", "false").lower() == "true"
+    )
+    leader_election_lease: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_LEADER_ELECTION_LEASE", "kovirt-operator")
+    )
+    pod_name: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_POD_NAME") or socket.gethostname()
     )
     #: Import retries before a DiskImage is Failed.
     import_retries: int = field(

@@ -7,6 +7,7 @@ other kovirt objects) goes through these helpers.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import kubernetes
@@ -20,7 +21,8 @@ def api_client() -> kubernetes.client.ApiClient:
     try:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
+        # Read $KUBECONFIG now: the library captures it once, when it is first imported.
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     return kubernetes.client.ApiClient()
 
 
@@ -170,6 +172,13 @@ def _contains(current: Any, wanted: Any) -> bool:
 
 
 def ensure_namespace(name: str) -> None:
+    """Create the namespace if missing (read first: in a cluster the operator may only read)."""
+    try:
+        core().read_namespace(name)
+        return
+    except ApiException as error:
+        if error.status != 404:
+            raise
     try:
         core().create_namespace({"metadata": {"name": name}})
     except ApiException as error:

@@ -69,11 +69,13 @@ class HostSelection(ApiModel):
 
 
 class AgentSettings(ApiModel):
-    image: str = Field(
-        default="kovirt:0.1.0", description="Container image of the node agent (and libvirt)."
+    image: str | None = Field(
+        default=None,
+        description="Container image of the node agent; default: the operator's setting "
+        "(the Helm chart's agent.image).",
     )
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
-        default="IfNotPresent", description="Pull policy for the agent image."
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, description="Pull policy for the agent image; default: the operator's."
     )
     libvirt: LibvirtMode = Field(
         default=LibvirtMode.POD,

@@ -1,0 +1,112 @@
+"""Pure parts of the operator: placement, agent manifests, leader-lease expiry."""
+
+from __future__ import annotations
+
+from kovirt.api.v1alpha1 import DataCenter, Host, VirtualMachine
+from kovirt.operator import agents
+from kovirt.operator.placement import choose_host
+
+
+def make_host(
+    name: str,
+    dc: str = "dc",
+    cpus: int = 4,
+    memory_gi: int = 8,
+    ready=True,
+    labels=None,
+    maintenance=False,
+) -> Host:
+    return Host.model_validate(
+        {
+            "kind": "Host",
+            "metadata": {"name": name},
+            "spec": {"dataCenter": dc, "labels": labels or {}, "maintenance": maintenance},
+            "status": {
+                "capacity": {"cpus": cpus, "memoryBytes": memory_gi * 2**30},
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            },
+        }
+    )
+
+
+def make_vm(
+    name: str = "v", cpus: int = 1, memory: str = "1Gi", host: str | None = None, selector=None
+) -> VirtualMachine:
+    return VirtualMachine.model_validate(
+        {
+            "kind": "VirtualMachine",
+            "metadata": {"name": name, "namespace": "n", "uid": f"uid-{name}"},
+            "spec": {
+                "dataCenter": "dc",
+                "cpus": cpus,
+                "memory": memory,
+                "nodeSelector": selector or {},
+            },
+            "status": {"host": host} if host else {},
+        }
+    )
+
+
+def test_placement_picks_the_ready_host_with_most_free_memory() -> None:
+    hosts = [make_host("a"), make_host("b")]
+    busy = [make_vm("x", memory="4Gi", host="a")]
+    assert choose_host(make_vm(), hosts, busy).host == "b"
+
+
+def test_placement_skips_hosts_that_are_not_ready_or_in_maintenance() -> None:
+    hosts = [make_host("a", ready=False), make_host("b", maintenance=True)]
+    placement = choose_host(make_vm(), hosts, [])
+    assert placement.host is None
+    assert placement.reason == "NoReadyHost"
+
+
+def test_placement_respects_the_node_selector() -> None:
+    hosts = [make_host("a"), make_host("b", labels={"disk": "ssd"})]
+    assert choose_host(make_vm(selector={"disk": "ssd"}), hosts, []).host == "b"
+    assert choose_host(make_vm(selector={"gpu": "yes"}), hosts, []).reason == "NoMatchingHost"
+
+
+def test_a_vm_too_large_for_every_host_is_insufficient_resources() -> None:
+    placement = choose_host(make_vm(memory="64Gi"), [make_host("a")], [])
+    assert placement.reason == "InsufficientResources"
+    assert "64Gi" in placement.message
+
+
+def test_a_vm_already_counted_on_a_host_does_not_block_itself() -> None:
+    vm = make_vm("self", cpus=4, host="a")
+    assert choose_host(vm, [make_host("a", cpus=4)], [vm]).host == "a"
+
+
+def test_hosts_of_other_data_centers_are_never_chosen() -> None:
+    assert choose_host(make_vm(), [make_host("a", dc="other")], []).reason == "NoHostInDataCenter"
+
+
+def dc() -> DataCenter:
+    return DataCenter.model_validate(
+        {
+            "kind": "DataCenter",
+            "metadata": {"name": "east", "uid": "u-1"},
+            "spec": {"ceph": {"secretRef": {"name": "s"}}, "hosts": {"nodeSelector": {"hv": "y"}}},
+        }
+    )
+
+
+def test_the_agent_daemonset_is_owned_by_its_data_center_and_gets_no_admin_key() -> None:
+    manifest = agents.daemonset(dc(), "kovirt-system")
+    assert manifest["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    pod = manifest["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"hv": "y"}
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["KOVIRT_CEPH_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "kovirt-agent-east"
+    assert pod["containers"][0]["image"] == "kovirt:0.1.0"  # the operator's default
+
+
+def test_the_agent_secret_holds_only_the_agent_user_and_key() -> None:
+    secret = agents.secret(dc(), "kovirt-system", "kovirt-agent-east", "AQB==")
+    assert set(secret["data"]) == {"user", "key"}
+
+
+def test_ceph_conf_names_the_monitors_and_no_secret() -> None:
+    conf = agents.ceph_conf(["10.0.0.1:6789", "10.0.0.2:6789"])
+    assert "mon_host = 10.0.0.1:6789,10.0.0.2:6789" in conf
+    assert "key" not in conf
