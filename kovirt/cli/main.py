@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from kovirt.cli import ceph, controlplane, crds, guest, libvirt
+from kovirt.cli import ceph, controlplane, crds, guest, libvirt, stack
 from kovirt.errors import KovirtError
 
 app = typer.Typer(
@@ -16,6 +16,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command("up")(stack.up)
+app.command("down")(stack.down)
+app.command("status")(stack.status)
 app.command("crds", help="Generate crds/*.yaml from the API models.")(crds.generate)
 app.add_typer(controlplane.app, name="controlplane")
 app.add_typer(ceph.app, name="ceph")

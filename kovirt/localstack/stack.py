@@ -1,0 +1,239 @@
+"""The whole local stack in one: control plane, Ceph, libvirt, an image server, the operator
+and a node agent, all as plain processes, state and logs under one folder.
+
+`up` is idempotent (every piece is reused when already running) and prints progress;
+`down` stops exactly what `up` started, in reverse order. With examples, `up` also applies
+`examples/`, starts the agent of DataCenter `local` and waits until the sample VM runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kovirt.errors import KovirtError
+from kovirt.localstack import binaries
+from kovirt.localstack.ceph import LocalCeph
+from kovirt.localstack.controlplane import ControlPlane
+from kovirt.localstack.libvirt import LibvirtStack
+from kovirt.localstack.paths import cache_dir, repo_root, state_dir
+from kovirt.localstack.process import Daemon, wait_until
+
+Say = Callable[[str], None]
+
+OPERATOR_NAMESPACE = "kovirt-system"
+ADMIN_SECRET = "ceph-admin"
+SAMPLE_DC = "local"
+SAMPLE_VM = ("demo", "demo")
+IMAGE_PORT = int(os.environ.get("KOVIRT_IMAGE_PORT", "8089"))
+HOST_NAME = os.environ.get("KOVIRT_LOCAL_HOST_NAME", "local-1")
+
+
+@dataclass
+class Stack:
+    say: Say = print
+
+    def __post_init__(self) -> None:
+        self.root = state_dir("stack")
+        self.controlplane = ControlPlane(echo=self._sub("controlplane"))
+        self.ceph = LocalCeph()
+        self.libvirt = LibvirtStack.default()
+        self.operator = Daemon("operator", self.root / "pids", self.root / "logs")
+        self.agent = Daemon(f"agent-{HOST_NAME}", self.root / "pids", self.root / "logs")
+        self.images = Daemon("image-server", self.root / "pids", self.root / "logs")
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _sub(self, name: str) -> Say:
+        return lambda message: self.say(f"    {name}: {message}")
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        argv = [str(binaries.binaries().kubectl), f"--kubeconfig={self.controlplane.kubeconfig}"]
+        result = subprocess.run(
+            [*argv, *args], input=input, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise KovirtError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def _env(self) -> dict[str, str]:
+        path = f"{binaries.binaries().kubectl_dir}:{os.environ.get('PATH', '')}"
+        return {**os.environ, "KUBECONFIG": str(self.controlplane.kubeconfig), "PATH": path}
+
+    def _step(self, number: int, total: int, what: str, action: Callable[[], str | None]) -> None:
+        started = time.monotonic()
+        self.say(f"[{number}/{total}] {what} ...")
+        detail = action()
+        extra = f" ({detail})" if detail else ""
+        self.say(f"[{number}/{total}] {what}: done in {time.monotonic() - started:.1f}s{extra}")
+
+    # -- up ----------------------------------------------------------------------------
+
+    def up(self, *, examples: bool = True, timeout_s: float = 600) -> None:
+        started = time.monotonic()
+        steps: list[tuple[str, Callable[[], str | None]]] = [
+            ("control plane (etcd, kube-apiserver, kube-controller-manager)", self._controlplane),
+            ("Ceph (mon, mgr, 3 OSDs)", self._ceph),
+            ("libvirt (private libvirtd + virtlogd)", self._libvirt),
+            ("test guest image + image server", self._images),
+            ("Ceph credentials Secret + operator", self._operator),
+        ]
+        if examples:
+            steps += [
+                ("apply examples/", self._apply_examples),
+                (f"node agent for host {HOST_NAME}", self._agent),
+                ("sample VM demo/demo Running", lambda: self._wait_sample_vm(timeout_s)),
+            ]
+        for number, (what, action) in enumerate(steps, 1):
+            self._step(number, len(steps), what, action)
+        self.say(f"local stack up in {time.monotonic() - started:.1f}s")
+
+    def _controlplane(self) -> str:
+        binaries.ensure_built(self._sub("build"))
+        result = self.controlplane.up()
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(repo_root() / "crds"))
+        self.kubectl(
+            "wait", "--for=condition=Established", "crd", "-l", "", "--all", "--timeout=60s"
+        )
+        return "started" if result.started else "reused"
+
+    def _ceph(self) -> str:
+        info = self.ceph.up(say=self._sub("ceph"))
+        return f"fsid {info.fsid}"
+
+    def _libvirt(self) -> str:
+        status = self.libvirt.up("auto")
+        return f"libvirt {status.libvirt_version}, hypervisor {status.hypervisor}"
+
+    def _images(self) -> str:
+        from kovirt.guest.build import build_test_guest
+
+        guest = build_test_guest(cache_dir("guest"))
+        served = self.root / "images"
+        served.mkdir(exist_ok=True)
+        target = served / "guest.img"
+        if not target.exists() or target.stat().st_size != guest.disk_image.stat().st_size:
+            shutil.copyfile(guest.disk_image, target)
+        self.images.start(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(served),
+                str(IMAGE_PORT),
+            ]
+        )
+        wait_until(
+            lambda: _http_ok(f"http://127.0.0.1:{IMAGE_PORT}/guest.img"),
+            15,
+            what="the image server",
+        )
+        return f"http://127.0.0.1:{IMAGE_PORT}/guest.img"
+
+    def _operator(self) -> str:
+        info = self.ceph.up(say=lambda _: None)
+        self.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": ADMIN_SECRET, "namespace": OPERATOR_NAMESPACE},
+            "data": {
+                k: base64.b64encode(v.encode()).decode()
+                for k, v in {
+                    "user": "admin",
+                    "key": info.admin_key,
+                    "monitors": info.mon_host,
+                }.items()
+            },
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(secret))
+        pid = self.operator.start(
+            [
+                sys.executable,
+                "-m",
+                "kovirt.operator.main",
+                "--metrics-port",
+                "8080",
+                "--health-port",
+                "8081",
+            ],
+            env=self._env(),
+        )
+        return f"pid {pid}, log {self.operator.log_file}"
+
+    def _apply_examples(self) -> str:
+        self.kubectl("apply", "-f", str(repo_root() / "examples"))
+        return "DataCenter, StorageDomains, DiskImage, VirtualMachine"
+
+    def _agent(self) -> str:
+        from kovirt.localstack.agent import start_agent
+
+        return start_agent(self, SAMPLE_DC, HOST_NAME)
+
+    def _wait_sample_vm(self, timeout_s: float) -> str:
+        namespace, name = SAMPLE_VM
+        last = {"phase": None}
+
+        def running() -> bool:
+            out = self.kubectl(
+                "get", "kvm", name, "-n", namespace, "-o", "jsonpath={.status.phase}", check=False
+            )
+            if out != last["phase"]:
+                self.say(f"    VirtualMachine {namespace}/{name}: {out or 'no phase yet'}")
+                last["phase"] = out
+            if out == "Failed":
+                raise KovirtError(
+                    f"the sample VM failed: kubectl describe kvm -n {namespace} {name}; "
+                    f"logs in {self.root / 'logs'}"
+                )
+            return out == "Running"
+
+        wait_until(running, timeout_s, interval_s=1, what="the sample VM to be Running")
+        return f"kubectl get kvm -n {namespace} {name}"
+
+    # -- down / status -------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        stopped = []
+        for daemon in (self.agent, self.operator, self.images):
+            if daemon.stop(timeout_s=15):
+                stopped.append(daemon.name)
+        stopped += [f"libvirt:{n}" for n in self.libvirt.down()]
+        stopped += [f"ceph:{n}" for n in self.ceph.down()]
+        stopped += [f"controlplane:{n}" for n in self.controlplane.down()]
+        return stopped
+
+    def status(self) -> list[tuple[str, str]]:
+        rows = []
+        plane = self.controlplane.status()
+        rows.append(("control plane", "ready" if plane.ready else "down"))
+        ceph = self.ceph.status()
+        rows.append(("ceph", ceph.health or "down"))
+        libvirt = self.libvirt.status()
+        rows.append(("libvirt", f"running ({libvirt.uri})" if libvirt.running else "down"))
+        for daemon in (self.images, self.operator, self.agent):
+            pid = daemon.pid()
+            rows.append((daemon.name, f"running (pid {pid})" if pid else "stopped"))
+        if plane.ready:
+            rows.append(("kovirt objects", "\n" + self.kubectl("get", "kovirt", "-A", check=False)))
+        return rows
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=2):
+            return True
+    except OSError:
+        return False
