@@ -105,7 +105,7 @@ class Stack:
         return "started" if result.started else "reused"
 
     def _ceph(self) -> str:
-        info = self.ceph.up(say=self._sub("ceph"))
+        info = self.ceph.up(say=lambda message: self.say(f"    {message}"))
         return f"fsid {info.fsid}"
 
     def _libvirt(self) -> str:
