@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import kopf
 
-from kovirt.operator import ceph_access, datacenter, diskimage, storagedomain, virtualmachine
+from kovirt.operator import (
+    ceph_access,
+    datacenter,
+    diskimage,
+    host,
+    observer,
+    storagedomain,
+    virtualmachine,
+)
 
-HANDLER_MODULES = (datacenter, storagedomain, diskimage, virtualmachine)
+HANDLER_MODULES = (datacenter, storagedomain, diskimage, virtualmachine, host)
+_stop_observer = threading.Event()
 
 
 @kopf.on.startup()
@@ -24,9 +34,11 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+    observer.start(_stop_observer)
     logger.info("kovirt operator configured")
 
 
 @kopf.on.cleanup()
 def close_connections(**_: Any) -> None:
+    _stop_observer.set()
     ceph_access.close_all()

@@ -66,28 +66,7 @@ def record_domain(name: str, status: Any) -> None:
     if status.quota_bytes:
         COLLECTORS["kovirt_storagedomain_quota_bytes"].labels(name).set(status.quota_bytes)
     active = COLLECTORS["kovirt_storagedomain_active"]
-    for phase in ("Provisioning", "Active", "Maintenance", "Deleting", "Failed"):
-        active.labels(name, phase).set(1 if status.phase == phase and phase == "Active" else 0)
-
-
-def record_vm_phase(namespace: str, name: str, phase: str | None) -> None:
-    gauge = COLLECTORS["kovirt_vm_phase"]
-    for candidate in (
-        "Pending",
-        "Provisioning",
-        "Scheduled",
-        "Starting",
-        "Running",
-        "Stopping",
-        "Stopped",
-        "Migrating",
-        "Failed",
-    ):
-        gauge.labels(namespace, name, candidate).set(1 if candidate == phase else 0)
-
-
-def forget_vm(namespace: str, name: str) -> None:
-    gauge = COLLECTORS["kovirt_vm_phase"]
-    for labels in list(gauge._metrics):  # prometheus_client has no public "remove matching"
-        if labels[:2] == (namespace, name):
-            gauge.remove(*labels)
+    for labels in [k for k in active._metrics if k[0] == name]:  # no public remove-matching
+        active.remove(*labels)  # one series per domain: its current phase only
+    if status.phase:
+        active.labels(name, status.phase).set(1 if status.phase == "Active" else 0)

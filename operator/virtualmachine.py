@@ -22,7 +22,7 @@ from kovirt.operator import ceph_access, kube, storage
 from kovirt.operator.config import AGENT_FINALIZER, HOST_LABEL
 from kovirt.operator.diskimage import usable_domain
 from kovirt.operator.importer import DownloadFailed, open_url
-from kovirt.operator.metrics import forget_vm, observe_reconcile, record_vm_phase
+from kovirt.operator.metrics import observe_reconcile
 from kovirt.operator.placement import choose_host
 from kovirt.operator.reporting import existing_status, publish
 from kovirt.operator.storagedomain import data_center_of
@@ -180,7 +180,6 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
             publish(body, patch, status, owned_fields=OPERATOR_FIELDS)
             if vm.status.phase in (None, VMPhase.PROVISIONING, VMPhase.PENDING):
                 patch.status["phase"] = VMPhase.PENDING
-            record_vm_phase(vm.metadata.namespace, vm.metadata.name, VMPhase.PENDING)
             delay = 30 if scheduling else 10
             raise kopf.TemporaryError(f"{error.reason}: {error}", delay=delay) from error
     publish(body, patch, status, owned_fields=OPERATOR_FIELDS)
@@ -189,7 +188,6 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     phase = operator_phase(vm, status, host)
     if phase is not None and phase != vm.status.phase:
         patch.status["phase"] = phase
-    record_vm_phase(vm.metadata.namespace, vm.metadata.name, phase or vm.status.phase)
 
 
 def remove_disks(vm: VirtualMachine) -> list[str]:
@@ -228,4 +226,3 @@ async def delete(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         raise kopf.TemporaryError(f"removing disks: {error}", delay=10) from error
     if removed:
         kopf.info(body, reason="DisksRemoved", message=", ".join(removed))
-    forget_vm(vm.metadata.namespace, vm.metadata.name)

@@ -284,6 +284,36 @@ def test_killing_the_operator_mid_import_converges_without_duplicates_or_orphans
         )
 
 
+def test_a_host_whose_agent_stops_heartbeating_turns_not_ready(kovirt_env, base, operator):
+    from tests.integration.test_operator import register_host
+
+    name = f"{TAG}-silent"
+    register_host(kovirt_env, name, DC)  # Ready, but no Lease is ever renewed for it
+    wait_reason(
+        kovirt_env, operator, "hosts", name, "Ready", "HeartbeatLost", ns=None, timeout_s=60
+    )
+    assert kovirt_env.get("hosts", name)["status"]["phase"] == "NotReady"
+    kovirt_env.delete("host", name)
+
+
+def test_the_operator_exports_its_metrics(kovirt_env, base, operator):
+    import urllib.request
+
+    def scrape() -> str:
+        with urllib.request.urlopen(operator.metrics_url, timeout=5) as response:
+            return response.read().decode()
+
+    text = kovirt_env.wait_for(
+        "objects-by-phase gauges",
+        lambda: (t := scrape()) and "kovirt_objects{" in t and t,
+        timeout_s=60,
+    )
+    assert 'kovirt_objects{kind="StorageDomain",phase="Active"}' in text
+    assert 'kovirt_reconcile_total{kind="StorageDomain",result="success"}' in text
+    assert "kovirt_reconcile_duration_seconds_bucket" in text
+    assert f'kovirt_ceph_health{{datacenter="{DC}"}} ' in text
+
+
 def test_deleting_the_failure_fixtures_leaves_no_pool_behind(kovirt_env, base, operator):
     kovirt_env.controlplane.kubectl(
         "delete", "kvm,kdi", "-n", NS, "-l", "", "--all", "--wait=false", check=False
