@@ -64,7 +64,7 @@ class Reconciler:
                 log.error("skipping unreadable VM %s: %s", raw["metadata"].get("name"), error)
         domains = self.hv.kovirt_domains()
         ours = [(vm, raw) for vm, raw in vms if self.placed_here(vm)]
-        self.remove_unwanted(domains, [vm for vm, _ in ours])
+        self.remove_unwanted(domains, [vm for vm, _ in vms])
         for vm, raw in ours:
             try:
                 self.reconcile_vm(vm, raw, domains.get(vm.domain_name))
@@ -84,10 +84,20 @@ class Reconciler:
     # -- domains no VM wants ----------------------------------------------------------------
 
     def remove_unwanted(self, domains: dict[str, DomainFacts], vms: list[VirtualMachine]) -> None:
+        """Destroy and undefine kovirt domains no VM placed here wants (and stale ones whose
+        VM was recreated under the same name: its uid differs)."""
         wanted = {(vm.domain_name, vm.metadata.uid) for vm in vms}
         for name, facts in list(domains.items()):
             if (name, facts.owner.uid) in wanted:
                 continue
+            raw = self.kube.get_vm(facts.owner.namespace, facts.owner.name)
+            if raw is not None and raw["metadata"].get("uid") == facts.owner.uid:
+                elsewhere = (raw["metadata"].get("labels") or {}).get(HOST_LABEL)
+                if elsewhere and elsewhere != self.config.host_name:
+                    # Placed on another Host that shares this libvirtd (several agents on
+                    # one machine, as the local stack runs them): that agent's domain.
+                    del domains[name]
+                    continue
             log.info(
                 "removing domain %s: no VM placed here wants it (uid %s)", name, facts.owner.uid
             )
@@ -96,18 +106,9 @@ class Reconciler:
                 guest.destroy()
                 guest.undefine()
             del domains[name]
-            self.release_moved_vm(facts)
-
-    def release_moved_vm(self, facts: DomainFacts) -> None:
-        """Its VM still exists but was unplaced: drop our finalizer so deletion can go on.
-        (A VM placed on another host keeps it: that host's agent holds it now.)"""
-        owner = facts.owner
-        raw = self.kube.get_vm(owner.namespace, owner.name)
-        if raw is None or raw["metadata"].get("uid") != owner.uid:
-            return
-        if (raw["metadata"].get("labels") or {}).get(HOST_LABEL):
-            return
-        self.set_finalizer(raw, present=False)
+            if raw is not None and raw["metadata"].get("uid") == facts.owner.uid:
+                # Its VM was unplaced: drop our finalizer so that its deletion can go on.
+                self.set_finalizer(raw, present=False)
 
     # -- one VM -------------------------------------------------------------------------------
 

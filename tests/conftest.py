@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.ceph",
     "tests.fixtures.libvirt",
     "tests.fixtures.operator",
+    "tests.fixtures.agent",
 ]
