@@ -83,6 +83,7 @@ def main(
     Reads the cluster from the in-cluster service account or $KUBECONFIG.
     """
     from kovirt.api.quantity import quantity_to_int
+    from kovirt.errors import KovirtError
     from kovirt.node_agent.agent import Agent
 
     level = getattr(logging, log_level.upper(), None)
@@ -111,7 +112,12 @@ def main(
         probe_kernel=probe_kernel,
     )
     agent = Agent(config)
-    agent.start()
+    try:
+        agent.start()
+    except KovirtError as error:
+        # A setting or dependency the agent cannot run without: say which, exit non-zero.
+        logging.getLogger("kovirt.node_agent").error("cannot start (%s): %s", error.reason, error)
+        raise typer.Exit(2) from error
 
     def on_signal(signum: int, _frame: object) -> None:
         logging.getLogger("kovirt.node_agent").info("signal %d: stopping", signum)

@@ -23,6 +23,7 @@ from kovirt.node_agent.config import AGENT_FINALIZER, HOST_LABEL, AgentConfig
 from kovirt.node_agent.decide import Action, Decision, Memory, decide
 from kovirt.node_agent.kube import Kube
 from kovirt.node_agent.status import WARNING_PHASES, Outcome, status_patch
+from kovirt.node_agent.storage import check_vm_disks
 from kovirt.node_agent.virt import DomainFacts, Hypervisor, LibvirtFailure
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,11 @@ class Reconciler:
                 log.info("%s: waiting for disks: %s", vm.domain_name, error)
                 return None  # the operator is not done yet; its phase stays
             return self.failed(vm, raw, memory, error.reason, str(error), base)
+        problem = check_vm_disks(
+            vm, self.config.ceph_monitors, self.config.ceph_user, self.config.ceph_key
+        )
+        if problem is not None:
+            return self.failed(vm, raw, memory, problem.reason, problem.message, base)
         if not self.set_finalizer(raw, present=True):
             return None  # the VM changed meanwhile: the next pass sees the new one
         starting = replace(base, phase=VMPhase.STARTING)

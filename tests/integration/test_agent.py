@@ -6,6 +6,7 @@ expect to find. The agent's own Ceph identity has `profile rbd` on the test pool
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import time
@@ -19,7 +20,6 @@ from kubernetes import client as k8s
 from kovirt.api.v1alpha1.common import GROUP, VERSION
 from kovirt.domxml import Domain
 from kovirt.guest import read_marker
-from kovirt.localstack.libvirt import import_libvirt
 from tests.fixtures.agent import AGENT_NAMESPACE, VmPlacer, wait_for
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.ceph, pytest.mark.controlplane]
@@ -297,7 +297,9 @@ def test_an_agent_whose_cephx_key_is_wrong_fails_rbd_vms_and_still_runs_others(
     libvirtd, agent_factory, agent_storage, namespace, vms, test_guest
 ):
     host = f"{TAG}-badkey"
-    wrong = "AQBad0xkAAAAABAAwrongwrongwrongwrongwrong=="
+    # Well-formed (cephx header + 16-byte secret) but not the user's secret.
+    raw = base64.b64decode(agent_storage.key)
+    wrong = base64.b64encode(raw[:-16] + bytes(b ^ 0xFF for b in raw[-16:])).decode()
     bad = agent_factory.start(host, extra_env={"KOVIRT_CEPH_KEY": wrong})
     root = agent_storage.clone(f"{TAG}-d-root")
     vms.create("d", host, disks=[(root_disk(), root)])
@@ -350,7 +352,13 @@ def test_the_host_goes_not_ready_on_a_clean_stop_and_its_lease_goes_stale_when_k
     assert ready["status"] == "False" and ready["reason"] == "AgentStopped"
 
 
-def test_no_domain_is_left_behind(libvirtd, namespace):
-    libvirt = import_libvirt()
-    assert libvirt is not None
+def test_deleting_every_vm_leaves_no_domain_behind(libvirtd, agent, namespace, vms):
+    for name in list(vms.names):
+        vms.delete(name)
+    wait_for(
+        "every VM released by the agent",
+        lambda: all(vms.get(name) is None for name in vms.names),
+        60,
+        agent.log_tail,
+    )
     assert not [n for n in domain_names(libvirtd) if n.startswith(f"kovirt-{namespace}-")]
