@@ -98,9 +98,10 @@ class HostReporter:
         self.last: dict[str, Any] | None = None
 
     def report(self, *, ready: bool, vms: int) -> None:
-        if self.last is None:
-            current = self.kube.get_host(self.config.host_name) or {}
-            self.last = current.get("status") or {}
+        # Read what is there each time (one GET per pass): the operator marks a Host
+        # NotReady when its Lease looked stale, and a live agent must notice and undo that.
+        current = self.kube.get_host(self.config.host_name) or {}
+        self.last = current.get("status") or {}
         message = (
             f"agent {AGENT_VERSION} renews Lease {self.config.namespace}/"
             f"{self.config.lease_name}; {self.facts.hypervisor} ({self.facts.hypervisor_reason})"
