@@ -15,6 +15,8 @@ from kovirt.api.v1alpha1 import DataCenter
 from kovirt.api.v1alpha1.common import API_VERSION
 from kovirt.operator.config import CONFIG
 
+AGENT_STATE_DIR = "/var/lib/kovirt"
+
 
 def agent_user(dc_name: str) -> str:
     """The cephx id (without `client.`) the agents of a data center use."""
@@ -93,6 +95,7 @@ def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
         {"name": "KOVIRT_HOST_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
         {"name": "KOVIRT_DATACENTER", "value": dc.metadata.name},
         {"name": "KOVIRT_NAMESPACE", "value": namespace},
+        {"name": "KOVIRT_STATE_DIR", "value": AGENT_STATE_DIR},
         {"name": "KOVIRT_HYPERVISOR", "value": str(dc.spec.hosts.hypervisor)},
         {"name": "KOVIRT_LIBVIRT_MODE", "value": str(agent.libvirt)},
         {
@@ -116,7 +119,10 @@ def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
         "env": env,
         "ports": [{"name": "metrics", "containerPort": CONFIG.agent_metrics_port}],
         "securityContext": {"privileged": True},
-        "volumeMounts": [{"name": "libvirt-run", "mountPath": "/var/run/libvirt"}],
+        "volumeMounts": [
+            {"name": "libvirt-run", "mountPath": "/var/run/libvirt"},
+            {"name": "state", "mountPath": AGENT_STATE_DIR},
+        ],
     }
     if agent.resources:
         container["resources"] = agent.resources
@@ -128,7 +134,13 @@ def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
             {
                 "name": "libvirt-run",
                 "hostPath": {"path": "/var/run/libvirt", "type": "DirectoryOrCreate"},
-            }
+            },
+            # Console logs live here; libvirtd (on the host or in its pod) writes them, so
+            # both must see the same host folder.
+            {
+                "name": "state",
+                "hostPath": {"path": AGENT_STATE_DIR, "type": "DirectoryOrCreate"},
+            },
         ],
     }
     if CONFIG.agent_priority_class:

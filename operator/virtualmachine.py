@@ -149,12 +149,16 @@ def data_center_of_vm(vm: VirtualMachine) -> None:
         )
 
 
-def operator_phase(
-    vm: VirtualMachine, status: VirtualMachineStatus, host: str | None
-) -> str | None:
-    """The phase to write, or None when the agent owns the phase now."""
+def operator_phase(vm: VirtualMachine, host: str | None) -> str | None:
+    """The phase to write, or None when the agent owns the phase now.
+
+    The operator writes Pending / Provisioning / Scheduled, and Stopped for a Halted VM
+    that has no host (no agent will ever speak for it). Once an agent has written a later
+    phase for a placed VM, the phase is the agent's.
+    """
     current = vm.status.phase
-    if current is not None and current not in OPERATOR_PHASES and current != VMPhase.STOPPED:
+    agent_owned = current is not None and current not in OPERATOR_PHASES
+    if agent_owned and not (current == VMPhase.STOPPED and vm.status.host is None):
         return None
     if host is None:
         return VMPhase.STOPPED if vm.spec.run_strategy == "Halted" else VMPhase.PENDING
@@ -185,7 +189,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     publish(body, patch, status, owned_fields=OPERATOR_FIELDS)
     if host is not None and vm.metadata.labels.get(HOST_LABEL) != host:
         patch.metadata.setdefault("labels", {})[HOST_LABEL] = host
-    phase = operator_phase(vm, status, host)
+    phase = operator_phase(vm, host)
     if phase is not None and phase != vm.status.phase:
         patch.status["phase"] = phase
 
