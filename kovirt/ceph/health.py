@@ -59,10 +59,11 @@ def capacity(cluster: Cluster) -> Capacity:
     raw = cluster.mon_command("df", detail="detail")
     stats = raw["stats"]
     pools = {p["name"]: _pool_usage(p) for p in raw.get("pools", [])}
-    for listed in cluster.mon_command("osd lspools"):
-        name = listed["poolname"]
+    for listed in cluster.mon_command("osd pool ls", detail="detail"):
+        name = listed["pool_name"]
         if name not in pools:
-            pools[name] = PoolUsage(name, 0, 0, 0, 0, None, reported=False)
+            quota = int(listed.get("quota_max_bytes") or 0) or None
+            pools[name] = PoolUsage(name, 0, 0, 0, 0, quota, reported=False)
     return Capacity(
         total_bytes=int(stats["total_bytes"]),
         used_bytes=int(stats["total_used_raw_bytes"]),

@@ -345,14 +345,15 @@ def list_children(
         open_image(cluster, pool, name, read_only=True) as image,
         translated(f"image {pool}/{name}", not_found=SnapshotNotFound),
     ):
-        if snapshot is None:
-            found = image.list_children2()
-        else:
+        if snapshot is not None:
             if snapshot not in {s["name"] for s in image.list_snaps()}:
                 raise SnapshotNotFound(f"snapshot {pool}/{name}@{snapshot}: not found")
             image.set_snap(snapshot)
-            found = image.list_children2()
-    return [ImageRef(c["pool"], c["image"]) for c in found if not c.get("trash")]
+        # The iterator reads through the open image: consume it before the image closes
+        # (iterating it afterwards hangs in librbd).
+        return [
+            ImageRef(c["pool"], c["image"]) for c in image.list_children2() if not c.get("trash")
+        ]
 
 
 __all__ = [

@@ -445,6 +445,9 @@ osd_op_num_shards = 2
 osd_op_num_threads_per_shard = 1
 # Report PG stats every second (default 5): `ceph df` shows a new pool's usage sooner.
 osd_mon_report_interval = 1
+# memstore writes its data to disk only when the store is unmounted; a fast shutdown skips
+# that, and a restarted cluster would come back with PGs nobody knows (stuck "unknown").
+osd_fast_shutdown = false
 
 # Daemons read `keyring` too, so the admin keyring goes under [client] only.
 [client]
