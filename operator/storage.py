@@ -28,7 +28,13 @@ def pool_name(sd: StorageDomain) -> str:
 
 
 def pool_spec(sd: StorageDomain) -> layout.PoolSpec:
-    """The wrapper's PoolSpec for a domain; the owner mark is the domain's uid."""
+    """The wrapper's PoolSpec for a domain.
+
+    The owner mark is the domain's *name*, not its uid: with reclaimPolicy Retain the pools
+    outlive the StorageDomain, and re-creating a domain of the same name adopts them again
+    (oVirt's "import storage domain"). A pool marked for another name, or not marked, is
+    never touched.
+    """
     pool = sd.spec.pool
     common = {"failure_domain": str(pool.failure_domain), "device_class": pool.device_class}
     if pool.erasure_coded is not None:
@@ -40,7 +46,7 @@ def pool_spec(sd: StorageDomain) -> layout.PoolSpec:
         shape = layout.Replicated(replicated.size, replicated.min_size, **common)
     return layout.PoolSpec(
         name=pool_name(sd),
-        owner=f"storagedomain/{sd.metadata.uid}",
+        owner=f"storagedomain/{sd.metadata.name}",
         layout=shape,
         quota_bytes=quantity_to_int(pool.quota) if pool.quota else None,
         compression=str(pool.compression),
