@@ -102,7 +102,10 @@ class Cluster:
         kwargs: dict[str, Any] = {"rados_id": credentials.user}
         if credentials.conf_path is not None:
             kwargs["conffile"] = str(credentials.conf_path)
-        handle = rados.Rados(**kwargs)
+        try:
+            handle = rados.Rados(**kwargs)
+        except rados.Error as error:  # e.g. an unreadable conf file
+            raise CephUnavailable(f"cannot set up a Ceph client: {error}") from error
         try:
             for name, value in credentials.rados_options(timeout_s).items():
                 handle.conf_set(name, value)

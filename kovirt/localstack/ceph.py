@@ -51,6 +51,12 @@ class CephInfo:
     def admin_key(self) -> str:
         return read_key(self.admin_keyring_path)
 
+    @property
+    def mon_endpoint(self) -> tuple[str, int]:
+        """(ip, port) of the mon, for clients that take host and port apart (libvirt, QEMU)."""
+        ip, port = self.mon_host.strip("[]").removeprefix("v2:").rsplit(":", 1)
+        return ip, int(port)
+
 
 @dataclass(frozen=True)
 class DaemonStatus:

@@ -57,3 +57,14 @@ def _alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_kovirt_ceph_status_shows_the_running_cluster(ceph_cluster):
+    from typer.testing import CliRunner
+
+    from kovirt.cli.ceph import app
+
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert ceph_cluster.fsid in result.output
+    assert "health:   HEALTH_" in result.output

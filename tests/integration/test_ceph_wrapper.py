@@ -362,3 +362,8 @@ def test_an_unreachable_cluster_fails_fast_with_ceph_unavailable(ceph_cluster):
     nowhere = Credentials.from_key(f"[v2:127.0.0.1:{free_port()}]", "admin", ceph_cluster.admin_key)
     with pytest.raises(CephUnavailable), connect(nowhere, timeout_s=2):
         pass
+
+
+def test_a_missing_conf_file_fails_with_ceph_unavailable(tmp_path):
+    with pytest.raises(CephUnavailable), connect(Credentials.from_conf(tmp_path / "nope.conf")):
+        pass

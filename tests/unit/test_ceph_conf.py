@@ -47,3 +47,10 @@ def test_a_file_is_read_in_fixed_chunks():
 def test_an_iterator_is_recut_into_fixed_chunks_without_losing_bytes():
     pieces = [b"a", b"bcdef", b"", b"gh"]
     assert list(_chunks(iter(pieces), 3)) == [b"abc", b"def", b"gh"]
+
+
+def test_the_mon_endpoint_is_split_into_ip_and_port():
+    from kovirt.localstack.ceph import CephInfo
+
+    info = CephInfo("f", "[v2:127.0.0.1:40123]", Path("c"), Path("k"), 3)
+    assert info.mon_endpoint == ("127.0.0.1", 40123)
