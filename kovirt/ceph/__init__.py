@@ -12,6 +12,7 @@ Modules, lowest first:
 - ``transfer``: ``import_image`` from a byte stream (bounded memory, progress, sha256).
 - ``users``: ``ensure_rbd_user`` (profile rbd on named pools only), keys, deletion.
 - ``health``: health checks, capacity and per-pool usage.
+- ``clients``: fencing (``blocklist_add`` / ``blocklist_rm``) and a client's own address.
 
 Every function is blocking and takes an open ``Cluster`` first. A ``Cluster`` (librados
 handle) is thread-safe, so async code shares one and calls through a thread::
@@ -25,6 +26,7 @@ from kovirt.ceph.errors import (
     CephError,
     CephUnavailable,
     ChecksumMismatch,
+    Fenced,
     ImageBusy,
     ImageExists,
     ImageNotFound,
@@ -45,6 +47,7 @@ __all__ = [
     "Cluster",
     "Credentials",
     "ErasureCoded",
+    "Fenced",
     "ImageBusy",
     "ImageExists",
     "ImageNotFound",

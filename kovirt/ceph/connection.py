@@ -155,7 +155,12 @@ class Cluster:
                 raise not_found(f"ceph {prefix}: {status.strip()}", errno=errno.ENOENT)
             raise from_errno(ret, f"ceph {prefix}: {status.strip()}")
         text = out.decode() if isinstance(out, bytes) else out
-        return json.loads(text) if text.strip() else None
+        if not text.strip():
+            return None
+        # Some commands print text after the JSON (`osd blocklist ls` adds "listed N entries"
+        # in Pacific), as rook notes for malformed output: decode the first JSON value only.
+        value, _ = json.JSONDecoder().raw_decode(text.strip())
+        return value
 
     def pool_exists(self, pool: str) -> bool:
         with translated(f"pool {pool}", not_found=PoolNotFound):

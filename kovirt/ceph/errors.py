@@ -69,6 +69,12 @@ class InvalidLayout(CephError):
     reason = "InvalidLayout"
 
 
+class Fenced(CephError):
+    """This client was blocklisted (fenced): it must stop using the cluster."""
+
+    reason = "Fenced"
+
+
 class ChecksumMismatch(CephError):
     reason = "ChecksumMismatch"
 
@@ -84,6 +90,8 @@ _BY_ERRNO: dict[int, type[CephError]] = {
     errno.EBUSY: ImageBusy,
     errno.ETIMEDOUT: CephUnavailable,
     errno.EDQUOT: QuotaExceeded,
+    # librados reports a blocklisted client as EBLOCKLISTED, which is ESHUTDOWN on Linux.
+    errno.ESHUTDOWN: Fenced,
 }
 
 

@@ -12,6 +12,7 @@ from kovirt.ceph import (
     CephUnavailable,
     ChecksumMismatch,
     ErasureCoded,
+    Fenced,
     ImageBusy,
     InvalidLayout,
     NotOwnedByKovirt,
@@ -367,3 +368,21 @@ def test_an_unreachable_cluster_fails_fast_with_ceph_unavailable(ceph_cluster):
 def test_a_missing_conf_file_fails_with_ceph_unavailable(tmp_path):
     with pytest.raises(CephUnavailable), connect(Credentials.from_conf(tmp_path / "nope.conf")):
         pass
+
+
+def test_a_fenced_client_can_no_longer_write(ceph_cluster, ceph_admin, ceph_pools):
+    from kovirt.ceph import clients
+
+    pool = pools.ensure_pools(ceph_admin, replicated_domain(ceph_pools)).pool
+    images.create_image(ceph_admin, pool, "disk", MiB)
+    with ceph_cluster.connect() as host:
+        address = clients.own_address(host)
+        images.write_image(host, pool, "disk", 0, b"before")
+        clients.blocklist_add(ceph_admin, address, expire_s=600)
+        try:
+            assert address in clients.blocklisted(ceph_admin)
+            with pytest.raises(Fenced):
+                images.write_image(host, pool, "disk", 0, b"after!")
+        finally:
+            assert clients.blocklist_rm(ceph_admin, address)
+    assert images.read_image(ceph_admin, pool, "disk", 0, 6) == b"before"
