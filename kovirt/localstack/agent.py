@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from kovirt.errors import KovirtError
-from kovirt.localstack.process import wait_until
+from kovirt.localstack.process import free_port, wait_until
 
 if TYPE_CHECKING:
     from kovirt.localstack.stack import Stack
@@ -52,10 +52,23 @@ def agent_environment(stack: Stack, dc: str, host: str) -> dict[str, str]:
         "KOVIRT_CEPH_USER": data["user"],
         "KOVIRT_CEPH_KEY": data["key"],
         "KOVIRT_STATE_DIR": str(stack.root / "agents" / host),
+        # Several agents share this machine: each its own metrics port.
+        "KOVIRT_METRICS_PORT": str(free_port()),
     }
 
 
 def start_agent(stack: Stack, dc: str, host: str) -> str:
     env = {**stack._env(), **agent_environment(stack, dc, host)}
-    pid = stack.agent.start([sys.executable, "-m", "kovirt.node_agent.main"], env=env)
-    return f"pid {pid}, log {stack.agent.log_file}"
+    daemon = stack.agent(host)
+    if daemon.running():
+        return f"pid {daemon.pid()} (reused), log {daemon.log_file}"
+    pid = daemon.start([sys.executable, "-m", "kovirt.node_agent.main"], env=env)
+
+    def registered() -> bool:
+        if not daemon.running():
+            raise KovirtError(f"the agent of {host} exited:\n{daemon.log_tail(15)}")
+        phase = stack.kubectl("get", "host", host, "-o", "jsonpath={.status.phase}", check=False)
+        return phase == "Ready"
+
+    wait_until(registered, 120, interval_s=0.5, what=f"Host {host} to be Ready")
+    return f"pid {pid}, log {daemon.log_file}"

@@ -46,10 +46,19 @@ class Stack:
         self.ceph = LocalCeph()
         self.libvirt = LibvirtStack.default()
         self.operator = Daemon("operator", self.root / "pids", self.root / "logs")
-        self.agent = Daemon(f"agent-{HOST_NAME}", self.root / "pids", self.root / "logs")
         self.images = Daemon("image-server", self.root / "pids", self.root / "logs")
 
     # -- helpers -----------------------------------------------------------------------
+
+    def agent(self, host: str = HOST_NAME) -> Daemon:
+        """The node agent process of one (simulated) host."""
+        return Daemon(f"agent-{host}", self.root / "pids", self.root / "logs")
+
+    def agents(self) -> list[Daemon]:
+        """Every agent this stack has a pid file for."""
+        pids = self.root / "pids"
+        names = sorted(p.stem for p in pids.glob("agent-*.pid")) if pids.exists() else []
+        return [Daemon(name, pids, self.root / "logs") for name in names]
 
     def _sub(self, name: str) -> Say:
         return lambda message: self.say(f"    {name}: {message}")
@@ -205,7 +214,7 @@ class Stack:
 
     def down(self) -> list[str]:
         stopped = []
-        for daemon in (self.agent, self.operator, self.images):
+        for daemon in (*self.agents(), self.operator, self.images):
             if daemon.stop(timeout_s=15):
                 stopped.append(daemon.name)
         stopped += [f"libvirt:{n}" for n in self.libvirt.down()]
@@ -221,7 +230,7 @@ class Stack:
         rows.append(("ceph", ceph.health or "down"))
         libvirt = self.libvirt.status()
         rows.append(("libvirt", f"running ({libvirt.uri})" if libvirt.running else "down"))
-        for daemon in (self.images, self.operator, self.agent):
+        for daemon in (self.images, self.operator, *self.agents()):
             pid = daemon.pid()
             rows.append((daemon.name, f"running (pid {pid})" if pid else "stopped"))
         if plane.ready:

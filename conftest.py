@@ -1,4 +1,5 @@
-"""Shared pytest setup: fixtures for the real components live in tests/fixtures/."""
+"""Shared pytest setup for tests/ and e2e/: fixtures for the real components live in
+tests/fixtures/ (pytest only honours pytest_plugins in the top-level conftest)."""
 
 pytest_plugins = [
     "tests.fixtures.controlplane",

@@ -1,0 +1,212 @@
+"""The first end-to-end slice, with manifests and kubectl only: a data center on Ceph, a
+replica-3 data domain and an iso domain, a golden image from a local HTTP server, and a VM
+with a clone disk and a QoS-limited blank disk that boots, writes a marker and is deleted
+without leaving anything behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+
+import pytest
+import yaml
+
+from kovirt.localstack.agent import start_agent
+from kovirt.localstack.stack import IMAGE_PORT
+
+DC, DATA, ISO, HOST, NS, VM = "e2e", "e2e-data", "e2e-iso", "e2e-host", "e2e", "e2e-vm"
+MARKER = "e2e-marker-42"
+
+
+def manifests(image_url: str, sha256: str) -> str:
+    docs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+        {
+            "apiVersion": "kovirt.io/v1alpha1",
+            "kind": "DataCenter",
+            "metadata": {"name": DC},
+            "spec": {"ceph": {"secretRef": {"name": "ceph-admin", "namespace": "kovirt-system"}}},
+        },
+        {
+            "apiVersion": "kovirt.io/v1alpha1",
+            "kind": "StorageDomain",
+            "metadata": {"name": DATA},
+            "spec": {
+                "dataCenter": DC,
+                "type": "data",
+                "pool": {"replicated": {"size": 3}, "failureDomain": "osd"},
+                "qos": {"iopsPerSecond": {"total": 3000}},
+                "reclaimPolicy": "Delete",
+            },
+        },
+        {
+            "apiVersion": "kovirt.io/v1alpha1",
+            "kind": "StorageDomain",
+            "metadata": {"name": ISO},
+            "spec": {
+                "dataCenter": DC,
+                "type": "iso",
+                "pool": {"replicated": {"size": 2}, "failureDomain": "osd"},
+                "reclaimPolicy": "Retain",
+            },
+        },
+        {
+            "apiVersion": "kovirt.io/v1alpha1",
+            "kind": "DiskImage",
+            "metadata": {"name": "golden", "namespace": NS},
+            "spec": {
+                "storageDomain": ISO,
+                "source": {"http": {"url": image_url, "sha256": sha256}},
+            },
+        },
+        {
+            "apiVersion": "kovirt.io/v1alpha1",
+            "kind": "VirtualMachine",
+            "metadata": {"name": VM, "namespace": NS},
+            "spec": {
+                "dataCenter": DC,
+                "memory": "256Mi",
+                "guestConfig": {"args": f"kovirt.mode=run kovirt.marker={MARKER} kovirt.disk=vdb"},
+                "disks": [
+                    {
+                        "name": "root",
+                        "storageDomain": DATA,
+                        "bootOrder": 1,
+                        "source": {"image": {"name": "golden"}},
+                    },
+                    {
+                        "name": "scratch",
+                        "storageDomain": DATA,
+                        "size": "256Mi",
+                        "source": {"blank": {}},
+                        "qos": {
+                            "iopsPerSecond": {"read": 500, "write": 200},
+                            "bytesPerSecond": {"total": 52428800},
+                            "burst": {"iopsPerSecond": {"read": 1000}, "lengthSeconds": 20},
+                        },
+                    },
+                ],
+            },
+        },
+    ]
+    return yaml.safe_dump_all(docs)
+
+
+@pytest.fixture(scope="module")
+def applied(e2e):
+    url = f"http://127.0.0.1:{IMAGE_PORT}/guest.img"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        sha256 = hashlib.sha256(response.read()).hexdigest()
+    e2e.kubectl("apply", "-f", "-", input=manifests(url, sha256))
+    start_agent(e2e.stack, DC, HOST)
+    return {"sha256": sha256}
+
+
+def phase(e2e, kind: str, name: str, namespace: str | None = None) -> str:
+    return e2e.jsonpath(kind, name, ".status.phase", namespace)
+
+
+def test_the_data_center_and_its_domains_become_ready(e2e, applied):
+    e2e.wait("DataCenter Ready", lambda: phase(e2e, "dc", DC) == "Ready")
+    for sd in (DATA, ISO):
+        e2e.wait(f"{sd} Active", lambda sd=sd: phase(e2e, "sd", sd) == "Active")
+    pools = e2e.kubectl("get", "sd", "-o", "custom-columns=POOL:.status.pool", "--no-headers")
+    assert f"kovirt-{DATA}" in pools and f"kovirt-{ISO}" in pools
+
+
+def test_the_image_is_imported_from_the_local_http_server_and_verified(e2e, applied):
+    e2e.wait("DiskImage Ready", lambda: phase(e2e, "kdi", "golden", NS) == "Ready")
+    status = e2e.get("kdi", "golden", NS)["status"]
+    assert status["checksumVerified"] is True
+    assert status["sha256"] == applied["sha256"]
+
+
+def test_the_vm_reaches_running_on_the_host(e2e, applied):
+    seen = set()
+
+    def running():
+        seen.add(phase(e2e, "kvm", VM, NS))
+        return "Running" in seen
+
+    e2e.wait("the VM Running", running, timeout_s=240)
+    vm = e2e.get("kvm", VM, NS)
+    assert vm["status"]["host"] == HOST
+    root = next(d for d in vm["status"]["disks"] if d["name"] == "root")
+    assert root["parent"].endswith("@golden")  # a copy-on-write clone
+
+
+def test_kubectl_get_kovirt_shows_the_states(e2e, applied):
+    e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
+    table = e2e.kubectl("get", "kovirt", "-A")
+    for expected in (f"virtualmachine.kovirt.io/{VM}", "Running", HOST, "Active", "Ready"):
+        assert expected in table, table
+
+
+def test_the_guest_writes_a_marker_that_reads_back_through_rbd(e2e, applied):
+    e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
+    scratch = next(d for d in e2e.get("kvm", VM, NS)["status"]["disks"] if d["name"] == "scratch")
+
+    def marker() -> bool:
+        sector = e2e.rbd("export", f"{scratch['pool']}/{scratch['image']}", "-").stdout[:512]
+        return f"KOVIRT-MARKER {MARKER}".encode() in sector
+
+    e2e.wait("the marker on the scratch disk", marker, timeout_s=120)
+
+
+def test_the_live_domain_carries_the_asked_iotune_limits(e2e, applied):
+    e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
+    xml = e2e.virsh("dumpxml", f"kovirt-{NS}-{VM}")
+    for element in (
+        "<read_iops_sec>500</read_iops_sec>",
+        "<write_iops_sec>200</write_iops_sec>",
+        "<total_bytes_sec>52428800</total_bytes_sec>",
+        "<read_iops_sec_max>1000</read_iops_sec_max>",
+        "<total_iops_sec>3000</total_iops_sec>",
+    ):
+        assert element in xml, f"{element} missing from the live domain XML"
+
+
+def test_deleting_the_vm_removes_the_domain_and_its_rbd_images(e2e, applied):
+    e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
+    disks = e2e.get("kvm", VM, NS)["status"]["disks"]
+    e2e.kubectl("delete", "kvm", VM, "-n", NS, "--wait=true", "--timeout=180s")
+    assert f"kovirt-{NS}-{VM}" not in e2e.virsh("list", "--all", "--name")
+    images = e2e.rbd("ls", f"kovirt-{DATA}").stdout.decode().split()
+    for disk in disks:
+        assert disk["image"] not in images
+
+
+def test_deleting_the_domains_follows_their_reclaim_policy(e2e, applied):
+    e2e.kubectl("delete", "kdi", "golden", "-n", NS, "--wait=true", "--timeout=120s")
+    e2e.kubectl("delete", "sd", DATA, ISO, "--wait=true", "--timeout=120s")
+    pools = json.loads(subprocess_ceph(e2e, "osd", "pool", "ls", "--format", "json"))
+    assert f"kovirt-{DATA}" not in pools  # Delete
+    assert f"kovirt-{ISO}" in pools  # Retain: kept, with its data
+    e2e.kubectl("delete", "dc", DC, "--wait=true", "--timeout=120s")
+    e2e.kubectl("delete", "host", HOST, "--wait=false")
+    remove_retained_pool(e2e, f"kovirt-{ISO}")
+
+
+def subprocess_ceph(e2e, *args: str) -> str:
+    import subprocess
+
+    info = e2e.stack.ceph.up(say=lambda _: None)
+    return subprocess.run(
+        ["ceph", "-c", str(info.conf_path), "--keyring", str(info.admin_keyring_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
+def remove_retained_pool(e2e, pool: str) -> None:
+    """Test cleanup (an admin's job after Retain): remove the kept pool."""
+    from kovirt.ceph.connection import Credentials, connect
+    from kovirt.ceph.pools import allow_pool_delete
+
+    info = e2e.stack.ceph.up(say=lambda _: None)
+    credentials = Credentials.from_conf(info.conf_path, "admin", info.admin_keyring_path)
+    with connect(credentials) as cluster, allow_pool_delete(cluster):
+        cluster.mon_command("osd pool rm", pool=pool, pool2=pool, yes_i_really_really_mean_it=True)
