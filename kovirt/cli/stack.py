@@ -41,9 +41,16 @@ def up(
         typer.echo(NEXT_STEPS)
 
 
-def down() -> None:
-    """Stop everything `kovirt up` started (agent, operator, libvirt, Ceph, control plane)."""
-    for name in Stack(say=_say).down():
+def down(
+    keep_state: Annotated[
+        bool,
+        typer.Option(
+            "--keep-state", help="Keep etcd and Ceph data (memstore OSDs may lose it anyway)."
+        ),
+    ] = False,
+) -> None:
+    """Stop everything `kovirt up` started and forget its data (the stack is disposable)."""
+    for name in Stack(say=_say).down(keep_state=keep_state):
         typer.echo(f"stopped {name}")
 
 

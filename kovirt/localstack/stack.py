@@ -212,14 +212,23 @@ class Stack:
 
     # -- down / status -------------------------------------------------------------------
 
-    def down(self) -> list[str]:
+    def down(self, *, keep_state: bool = False) -> list[str]:
+        """Stop everything; unless keep_state, also forget the stack's data.
+
+        The local stack is disposable: memstore OSDs keep nothing across a restart, so a
+        kept etcd would describe pools and images that no longer exist. Forgetting both
+        makes the next `up` start clean. Cached binaries and the guest image stay.
+        """
         stopped = []
         for daemon in (*self.agents(), self.operator, self.images):
             if daemon.stop(timeout_s=15):
                 stopped.append(daemon.name)
         stopped += [f"libvirt:{n}" for n in self.libvirt.down()]
-        stopped += [f"ceph:{n}" for n in self.ceph.down()]
+        stopped += [f"ceph:{n}" for n in self.ceph.down(purge=not keep_state)]
         stopped += [f"controlplane:{n}" for n in self.controlplane.down()]
+        if not keep_state:
+            forget_controlplane_data(self.controlplane.root)
+            shutil.rmtree(self.root / "agents", ignore_errors=True)
         return stopped
 
     def status(self) -> list[tuple[str, str]]:
@@ -236,6 +245,11 @@ class Stack:
         if plane.ready:
             rows.append(("kovirt objects", "\n" + self.kubectl("get", "kovirt", "-A", check=False)))
         return rows
+
+
+def forget_controlplane_data(root: Path) -> None:
+    """Remove etcd's data (certificates and kubeconfig stay valid for the next `up`)."""
+    shutil.rmtree(root / "etcd", ignore_errors=True)
 
 
 def _http_ok(url: str) -> bool:
