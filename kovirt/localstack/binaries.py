@@ -48,6 +48,9 @@ _NETWORK_ERRORS = (
 )
 _HEARTBEAT_S = 30.0
 K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+# Built only when real nodes are wanted (`kovirt nodes up`), into a folder of their own, so
+# the control plane alone never waits for them (same pinned module, same version).
+K8S_NODE_COMMANDS = ("kubelet", "kube-proxy")
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class BinarySet:
 
 
 def _version_stamp_flags(name: str, version: str) -> tuple[str, ...]:
-    if name == "k8s":
+    if name in ("k8s", "k8s-node"):
         major, minor = version.lstrip("v").split(".")[:2]
         # Both packages carry a version: the servers report component-base's, kubectl's
         # client half reports client-go's (the same list Kubernetes' hack/lib/version.sh sets).
@@ -145,6 +148,18 @@ def kubernetes() -> BinarySet:
         module_dir=repo_root() / "hack" / "k8s",
         pinned_module="k8s.io/kubernetes",
         commands=tuple((command, f"k8s.io/kubernetes/cmd/{command}") for command in K8S_COMMANDS),
+    )
+
+
+def kubernetes_node() -> BinarySet:
+    """kubelet and kube-proxy, from the same wrapper module as the control plane."""
+    return BinarySet(
+        name="k8s-node",
+        module_dir=repo_root() / "hack" / "k8s",
+        pinned_module="k8s.io/kubernetes",
+        commands=tuple(
+            (command, f"k8s.io/kubernetes/cmd/{command}") for command in K8S_NODE_COMMANDS
+        ),
     )
 
 
@@ -186,15 +201,39 @@ def binaries() -> Binaries:
     )
 
 
+@dataclass(frozen=True)
+class NodeBinaries:
+    """Paths of the programs every local node runs."""
+
+    kubelet: Path
+    kube_proxy: Path
+
+
+def node_binaries() -> NodeBinaries:
+    """Where the node binaries are (built or not)."""
+    node = kubernetes_node()
+    return NodeBinaries(kubelet=node.path("kubelet"), kube_proxy=node.path("kube-proxy"))
+
+
+def ensure_node_binaries_built(echo: Echo = print) -> NodeBinaries:
+    """Build kubelet and kube-proxy when missing or stale (the control plane's too)."""
+    _ensure_sets((etcd(), kubernetes(), kubernetes_node()), echo)
+    return node_binaries()
+
+
 def ensure_built(echo: Echo = print) -> Binaries:
     """Build every missing or stale binary set, reuse the rest; return the paths."""
+    _ensure_sets((etcd(), kubernetes()), echo)
+    return binaries()
+
+
+def _ensure_sets(sets: tuple[BinarySet, ...], echo: Echo) -> None:
     go = shutil.which("go")
     go_version = _go_version(go) if go else None
-    sets = (etcd(), kubernetes())
     stale = [binary_set for binary_set in sets if not binary_set.is_cached(go_version)]
     if not stale:
         echo(f"control-plane binaries: cached ({', '.join(str(s.bin_dir) for s in sets)})")
-        return binaries()
+        return
     if go is None or go_version is None:
         missing = ", ".join(binary for s in stale for binary in s.binaries)
         raise MissingDependency(f"Go is needed to build {missing}: {GO_INSTALL_HINT}")
@@ -205,7 +244,6 @@ def ensure_built(echo: Echo = print) -> Binaries:
         for binary_set in sets:
             if not binary_set.is_cached(go_version):
                 _build_set(go, go_version, binary_set, echo)
-    return binaries()
 
 
 @contextlib.contextmanager
