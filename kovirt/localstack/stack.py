@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kovirt.errors import KovirtError
 from kovirt.localstack import binaries
