@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.libvirt",
     "tests.fixtures.operator",
     "tests.fixtures.agent",
+    "tests.fixtures.nodes",
 ]

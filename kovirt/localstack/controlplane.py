@@ -100,10 +100,18 @@ class ControlPlane:
         *,
         echo: Echo = print,
         with_scheduler: bool = False,
+        bind_address: str = HOST,
+        kubelet_client: tuple[Path, Path] | None = None,
     ) -> None:
+        """bind_address: where the API server listens and what it advertises (the
+        `kubernetes` Service's endpoint); real nodes need an address their pods can reach,
+        such as the local nodes' bridge (kovirt.localstack.nodes). kubelet_client: a
+        (certificate, key) pair the API server presents to kubelets, for logs and exec."""
         self.root = root if root is not None else state_dir("controlplane")
         self.echo = echo
         self.with_scheduler = with_scheduler
+        self.host = bind_address
+        self.kubelet_client = kubelet_client
         self.certs = CertFiles(self.root / "certs")
         self.kubeconfig = self.root / "kubeconfig"
         self._ports_file = self.root / "ports.json"
@@ -174,7 +182,7 @@ class ControlPlane:
 
     def _start(self) -> UpResult:
         bins = binaries_module.ensure_built(self.echo)
-        certs = ensure_certs(self.certs.folder)
+        certs = ensure_certs(self.certs.folder, extra_ips=(self.host,))
         ports = self._choose_ports()
         self._write_kubeconfig(ports, certs)
         started = time.monotonic()
@@ -218,8 +226,8 @@ class ControlPlane:
         return [
             str(bins.kube_apiserver),
             f"--etcd-servers=http://{HOST}:{ports.etcd_client}",
-            f"--bind-address={HOST}",
-            f"--advertise-address={HOST}",
+            f"--bind-address={self.host}",
+            f"--advertise-address={self.host}",
             f"--secure-port={ports.apiserver}",
             f"--cert-dir={certs.folder}",
             f"--tls-cert-file={certs.serving_cert}",
@@ -233,6 +241,18 @@ class ControlPlane:
             # The node agent's DaemonSet is privileged (it drives /dev/kvm and libvirt).
             "--allow-privileged=true",
             "--profiling=false",
+            *self._kubelet_client_args(),
+        ]
+
+    def _kubelet_client_args(self) -> list[str]:
+        if self.kubelet_client is None:
+            return []
+        cert, key = self.kubelet_client
+        return [
+            f"--kubelet-client-certificate={cert}",
+            f"--kubelet-client-key={key}",
+            # Kubelets here have one address that the API server reaches: the node IP.
+            "--kubelet-preferred-address-types=InternalIP",
         ]
 
     def _controller_manager_argv(self, bins: Binaries) -> list[str]:
@@ -320,11 +340,11 @@ class ControlPlane:
         """The ports of the last run when they are still free (kubeconfigs handed out keep
         working), otherwise new free ones."""
         saved = self._saved_ports()
-        if saved and all(_port_is_free(port) for port in saved.all()):
+        if saved and all(_port_is_free(port, self.host) for port in saved.all()):
             return saved
         chosen: list[int] = []
         while len(chosen) < 3:
-            port = free_port(HOST)
+            port = free_port(self.host)
             if port not in chosen:
                 chosen.append(port)
         ports = Ports(*chosen)
@@ -380,9 +400,8 @@ class ControlPlane:
 
     # -- talking to the API server ------------------------------------------------------------
 
-    @staticmethod
-    def _url(ports: Ports) -> str:
-        return f"https://{HOST}:{ports.apiserver}"
+    def _url(self, ports: Ports) -> str:
+        return f"https://{self.host}:{ports.apiserver}"
 
     def _ready(self, ports: Ports) -> bool:
         return self._get(ports, "/readyz") == 200
@@ -394,7 +413,9 @@ class ControlPlane:
             context.load_cert_chain(str(self.certs.admin_cert), str(self.certs.admin_key))
         except (FileNotFoundError, ssl.SSLError):
             return None
-        connection = http.client.HTTPSConnection(HOST, ports.apiserver, context=context, timeout=2)
+        connection = http.client.HTTPSConnection(
+            self.host, ports.apiserver, context=context, timeout=2
+        )
         try:
             connection.request("GET", path)
             return connection.getresponse().status
@@ -404,10 +425,10 @@ class ControlPlane:
             connection.close()
 
 
-def _port_is_free(port: int) -> bool:
+def _port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True

@@ -44,6 +44,8 @@ USER_ID = 10001
 VENV = "/opt/kovirt"
 # Bump when the recipe below changes in a way the hashed inputs do not show.
 RECIPE_VERSION = "1"
+# A Debian rootfs with Python is tens of megabytes; less means the build went wrong.
+MIN_ROOTFS_BYTES = 20 * 1024 * 1024
 # Where the kovirt wheel's inputs live (the same folders the Dockerfile copies).
 WHEEL_INPUTS = ("pyproject.toml", "README.md", "kovirt", "operator", "node_agent")
 TOOLS = {
@@ -263,10 +265,19 @@ def _ensure_base(echo: Echo) -> Path:
         echo(f"base layer: cached ({tar})")
         return tar
     echo(f"base layer: mmdebstrap {SUITE} with {len(package_list())} packages (minutes cold)")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    _run(_mmdebstrap_argv(tar, folder / "python.json"))
-    (folder / ".complete").write_text(base_digest() + "\n")
+    # Built aside and renamed into place: an interrupted build never looks complete.
+    partial = folder.with_name(f"{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        _run(_mmdebstrap_argv(partial / "rootfs.tar", partial / "python.json"))
+        if (partial / "rootfs.tar").stat().st_size < MIN_ROOTFS_BYTES:
+            raise KovirtError(f"mmdebstrap wrote an implausibly small {partial / 'rootfs.tar'}")
+        (partial / ".complete").write_text(base_digest() + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return tar
 
 
@@ -304,19 +315,10 @@ def _mmdebstrap_argv(tar: Path, python_json: Path) -> list[str]:
 
 def build_wheel(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    pip = [sys.executable, "-m", "pip"]
-    _run(
-        [
-            *pip,
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "--wheel-dir",
-            str(out_dir),
-            str(repo_root()),
-        ]
-    )
+    # With build isolation, as the Dockerfile builds it: pip fetches the build backend
+    # pyproject.toml asks for, whatever the venv's setuptools is.
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--wheel-dir", str(out_dir)]
+    _run([*argv, str(repo_root())])
     wheels = sorted(out_dir.glob("kovirt-*.whl"))
     if not wheels:
         raise KovirtError(f"pip wheel made no kovirt wheel in {out_dir}")

@@ -1,0 +1,122 @@
+"""Real nodes: two kubelets Ready, pods on each from images built without Docker, logs and
+exec through the API server, the `kubernetes` Service reachable from pods, and a `down`
+that leaves nothing behind. The tests run in order and share one stack (module fixture);
+the last one takes it down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kovirt.localstack import node_host
+from tests.fixtures.nodes import LocalNodes
+
+pytestmark = pytest.mark.controlplane
+
+POD_READY_TIMEOUT = "180s"
+
+
+def pod_manifest(name: str, node: str, image: str, command: list[str]) -> str:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {"name": "main", "image": image, "imagePullPolicy": "Never", "command": command}
+            ],
+        },
+    }
+    return json.dumps(pod)
+
+
+def run_pod(nodes: LocalNodes, node: str, command: list[str]) -> str:
+    name = f"t-{uuid.uuid4().hex[:6]}"
+    manifest = pod_manifest(name, node, nodes.images.kovirt.ref, command)
+    nodes.kubectl("apply", "-f", "-", input=manifest)
+    return name
+
+
+def wait_phase(nodes: LocalNodes, name: str, phases: set[str], timeout_s: float = 180) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        phase = nodes.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}").stdout
+        if phase in phases:
+            return phase
+        if time.monotonic() > deadline:
+            described = nodes.kubectl("describe", "pod", name, check=False).stdout
+            raise AssertionError(f"pod {name} is {phase!r}, not {phases}:\n{described}")
+        time.sleep(0.5)
+
+
+def test_two_nodes_register_and_become_ready(local_nodes: LocalNodes):
+    nodes = json.loads(local_nodes.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == ["kv-node-1", "kv-node-2"]
+    assert all(status.ready for status in local_nodes.stack.status())
+    print(f"nodes up in {local_nodes.up_s:.0f}s")
+
+
+def test_the_kovirt_image_imports_the_ceph_and_libvirt_bindings_on_every_node(
+    local_nodes: LocalNodes,
+):
+    probe = ["python", "-c", "import rados, rbd, libvirt, kovirt; print('imports ok')"]
+    names = [run_pod(local_nodes, n.name, probe) for n in local_nodes.stack.net.nodes]
+    for name in names:
+        assert wait_phase(local_nodes, name, {"Succeeded", "Failed"}) == "Succeeded"
+        # `kubectl logs` goes API server -> kubelet: the kubelet client certificate works.
+        assert local_nodes.kubectl("logs", name).stdout.strip() == "imports ok"
+
+
+def test_exec_runs_a_command_inside_a_pod(local_nodes: LocalNodes):
+    name = run_pod(local_nodes, "kv-node-2", ["sleep", "300"])
+    wait_phase(local_nodes, name, {"Running"})
+    done = local_nodes.kubectl("exec", name, "--", "id", "-u")
+    assert done.stdout.strip() == "10001"  # the image's unprivileged user
+    local_nodes.kubectl("delete", "pod", name, "--wait=false")
+
+
+def test_pods_reach_the_api_server_through_the_kubernetes_service(local_nodes: LocalNodes):
+    token = "/var/run/secrets/kubernetes.io/serviceaccount"
+    command = [
+        "sh",
+        "-c",
+        f'curl -sS --max-time 10 --cacert {token}/ca.crt -H "Authorization: Bearer '
+        f'$(cat {token}/token)" https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version',
+    ]
+    names = [run_pod(local_nodes, n.name, command) for n in local_nodes.stack.net.nodes]
+    for name in names:
+        phase = wait_phase(local_nodes, name, {"Succeeded", "Failed"})
+        logs = local_nodes.kubectl("logs", name).stdout
+        assert phase == "Succeeded", logs
+        assert json.loads(logs)["gitVersion"].startswith("v1.")
+
+
+def test_down_leaves_no_process_mount_namespace_link_route_or_cgroup(local_nodes: LocalNodes):
+    stack = local_nodes.stack
+    pod_netns_before = sorted(
+        str(path) for node in stack.net.nodes for path in stack.files(node).root.rglob("cni-*")
+    )
+    assert pod_netns_before, "pods' network namespaces live under the nodes' folders"
+    stack.down()
+    assert stack.leftovers() == []
+    assert [m for m in node_host.mounts_under(stack.root)] == []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert f"kv{stack.net.stack_id}" not in links and stack.net.bridge not in links
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"kovirt-{stack.net.stack_id}" not in netns
+    for node in stack.net.nodes:
+        assert not node_host.cgroup_exists(stack.cgroup(node))
+        socket = str(stack.files(node).containerd_socket).encode()
+        for proc in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                assert socket not in proc.read_bytes(), proc
+            except FileNotFoundError:
+                continue
