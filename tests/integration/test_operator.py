@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,16 +37,30 @@ def dump(*docs: dict) -> str:
     return yaml.safe_dump_all(docs)
 
 
-def register_host(env: KovirtEnv, name: str, dc: str, cpus: int = 4, memory_gi: int = 8) -> None:
-    """What a node agent does when it starts: a Host with capacity and a Ready condition."""
+def register_host(
+    env: KovirtEnv, name: str, dc: str, cpus: int = 4, memory_gi: int = 8, heartbeat=True
+) -> None:
+    """What a node agent does when it starts: a Host with capacity and a Ready condition,
+    and a heartbeat Lease (long-lived here: no agent renews it in these tests)."""
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": f"kovirt-host-{name}", "namespace": "kovirt-system"},
+        "spec": {
+            "holderIdentity": name,
+            "leaseDurationSeconds": 3600,
+            "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    }
     env.apply(
         dump(
+            *([lease] if heartbeat else []),
             {
                 "apiVersion": "kovirt.io/v1alpha1",
                 "kind": "Host",
                 "metadata": {"name": name},
                 "spec": {"dataCenter": dc},
-            }
+            },
         )
     )
     env.api.patch_cluster_custom_object_status(

@@ -288,7 +288,7 @@ def test_a_host_whose_agent_stops_heartbeating_turns_not_ready(kovirt_env, base,
     from tests.integration.test_operator import register_host
 
     name = f"{TAG}-silent"
-    register_host(kovirt_env, name, DC)  # Ready, but no Lease is ever renewed for it
+    register_host(kovirt_env, name, DC, heartbeat=False)  # Ready, but no Lease at all
     wait_reason(
         kovirt_env, operator, "hosts", name, "Ready", "HeartbeatLost", ns=None, timeout_s=60
     )
