@@ -102,16 +102,20 @@ class ControlPlane:
         with_scheduler: bool = False,
         bind_address: str = HOST,
         kubelet_client: tuple[Path, Path] | None = None,
+        controllers: str = CONTROLLERS,
     ) -> None:
         """bind_address: where the API server listens and what it advertises (the
         `kubernetes` Service's endpoint); real nodes need an address their pods can reach,
         such as the local nodes' bridge (kovirt.localstack.nodes). kubelet_client: a
-        (certificate, key) pair the API server presents to kubelets, for logs and exec."""
+        (certificate, key) pair the API server presents to kubelets, for logs and exec.
+        controllers: kube-controller-manager's --controllers (real nodes need the node
+        lifecycle controller, which lifts the not-ready taint and marks dead nodes)."""
         self.root = root if root is not None else state_dir("controlplane")
         self.echo = echo
         self.with_scheduler = with_scheduler
         self.host = bind_address
         self.kubelet_client = kubelet_client
+        self.controllers = controllers
         self.certs = CertFiles(self.root / "certs")
         self.kubeconfig = self.root / "kubeconfig"
         self._ports_file = self.root / "ports.json"
@@ -259,7 +263,7 @@ class ControlPlane:
         return [
             str(bins.kube_controller_manager),
             f"--kubeconfig={self.kubeconfig}",
-            f"--controllers={CONTROLLERS}",
+            f"--controllers={self.controllers}",
             # Each controller acts as its own service account, as in a real cluster, so RBAC
             # mistakes in what they do show up here too.
             "--use-service-account-credentials",

@@ -28,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ from kovirt.localstack.paths import cache_dir, repo_root
 Echo = Callable[[str], None]
 
 REGISTRY = "kovirt.local"
+# A moving tag each node's containerd points at its newest kovirt image, so that
+# charts/kovirt/values-local.yaml can name the image without knowing its digest.
+LOCAL_TAG = "local"
 SUITE = "bookworm"
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 USER_ID = 10001
@@ -80,6 +84,10 @@ class BuiltImage:
     @property
     def ref(self) -> str:
         return f"{REGISTRY}/{self.name}:{self.tag}"
+
+    @property
+    def local_ref(self) -> str:
+        return f"{REGISTRY}/{self.name}:{LOCAL_TAG}"
 
     @property
     def base_name(self) -> str:
@@ -241,11 +249,12 @@ def build_kovirt(image: BuiltImage, echo: Echo) -> None:
     with _fresh_folder(image.folder) as work:
         wheel = build_wheel(work / "wheels")
         python = json.loads((base.parent / "python.json").read_text())["version"]
+        deps = _ensure_deps_layer(python, echo)
         layer = work / "app.tar"
         _write_layer(layer, install_wheel(wheel, work / "app", python))
         _new_image(
             image,
-            [base, layer],
+            [base, deps, layer],
             entrypoint=["/usr/bin/tini", "--"],
             user=f"{USER_ID}:{USER_ID}",
             extra=[
@@ -313,6 +322,54 @@ def _mmdebstrap_argv(tar: Path, python_json: Path) -> list[str]:
     return argv
 
 
+def dependencies() -> list[str]:
+    """kovirt's runtime requirements, as pyproject.toml lists them."""
+    project = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]
+    return list(project.get("dependencies", []))
+
+
+def deps_digest() -> str:
+    return digest_of([base_digest().encode(), "\n".join(dependencies()).encode()])
+
+
+def _ensure_deps_layer(python_version: str, echo: Echo) -> Path:
+    """kovirt's PyPI dependencies in the venv, a layer of their own: it changes only with
+    pyproject's dependency list, so a code change does not download them again."""
+    folder = cache_dir("images") / f"deps-{deps_digest()[:16]}"
+    layer = folder / "layer.tar"
+    if (folder / ".complete").is_file() and layer.is_file():
+        echo(f"dependency layer: cached ({layer})")
+        return layer
+    echo(f"dependency layer: pip install {len(dependencies())} requirements")
+    with _fresh_folder(folder) as work:
+        _check_python(python_version)
+        # --ignore-installed: this machine's venv may hold them already; the image's not.
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--ignore-installed"]
+        options = ["--no-compile", "--no-warn-script-location", "--root", str(work / "deps")]
+        _run([*pip, *options, "--prefix", VENV, *dependencies()])
+        _rewrite_shebangs(work / "deps" / VENV.lstrip("/") / "bin")
+        _write_layer(work / "layer.tar", work / "deps")
+        (work / "layer.tar").rename(layer)
+        (folder / ".complete").write_text(deps_digest() + "\n")
+    return layer
+
+
+def _check_python(python_version: str) -> None:
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if here != python_version:
+        raise KovirtError(
+            f"the image's Python is {python_version}, this one is {here}: "
+            "run the builder with the same Debian release's python3"
+        )
+
+
+def _rewrite_shebangs(bin_dir: Path) -> None:
+    if bin_dir.is_dir():
+        for script in bin_dir.iterdir():
+            if script.is_file() and not script.is_symlink():
+                _rewrite_shebang(script, f"#!{VENV}/bin/python")
+
+
 def build_wheel(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     # With build isolation, as the Dockerfile builds it: pip fetches the build backend
@@ -332,20 +389,14 @@ def install_wheel(wheel: Path, staging: Path, python_version: str) -> Path:
     its scripts name this machine's interpreter, which is rewritten to the venv's.
     """
     site = f"lib/python{python_version}/site-packages"
-    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    if here != python_version:
-        raise KovirtError(
-            f"the image's Python is {python_version}, this one is {here}: "
-            "run the builder with the same Debian release's python3"
-        )
+    _check_python(python_version)
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile"]
     options = ["--ignore-installed", "--no-warn-script-location"]
     _run([*pip, *options, "--root", str(staging), "--prefix", VENV, str(wheel)])
     venv = staging / VENV.lstrip("/")
     if not (venv / site).is_dir():
         raise KovirtError(f"pip did not install into {venv / site}")
-    for script in (venv / "bin").iterdir():
-        _rewrite_shebang(script, f"#!{VENV}/bin/python")
+    _rewrite_shebangs(venv / "bin")
     return staging
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,8 +131,19 @@ def delete_node_netns(node: NodeAddress) -> None:
     """Deleting the namespace deletes its veth end, and with it the host end."""
     if node.netns_path.exists():
         _ip("netns", "delete", node.netns)
+    # The host end vanishes with the namespace, a moment later: it may go between the
+    # check and the delete.
     if link_exists(node.host_veth):
-        _ip("link", "delete", node.host_veth)
+        subprocess.run(["ip", "link", "delete", node.host_veth], capture_output=True)
+    _wait_gone(node.host_veth)
+
+
+def _wait_gone(link: str, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while link_exists(link):
+        if time.monotonic() > deadline:
+            raise KovirtError(f"link {link} is still there {timeout_s:.0f}s after deleting it")
+        time.sleep(0.05)
 
 
 def delete_bridge(net: NetworkPlan) -> None:

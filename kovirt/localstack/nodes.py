@@ -24,13 +24,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from kovirt.errors import KovirtError, MissingDependency
 from kovirt.localstack import binaries as binaries_module
 from kovirt.localstack import images as images_module
 from kovirt.localstack import node_config, node_host, node_net
 from kovirt.localstack.certs import SERVICE_CIDR, CertFiles, ensure_certs
-from kovirt.localstack.controlplane import ControlPlane
+from kovirt.localstack.controlplane import CONTROLLERS, ControlPlane
 from kovirt.localstack.node_certs import (
     APISERVER_KUBELET_CLIENT,
     ensure_client_cert,
@@ -42,10 +43,14 @@ from kovirt.localstack.paths import state_dir
 from kovirt.localstack.process import Daemon
 
 Echo = Callable[[str], None]
+T = TypeVar("T")
 
 DEFAULT_NODES = 2
 CNI_NETWORK_PREFIX = "kovirt-kv-node-"  # node_config.cni_conflist names them kovirt-<node>
 READY_TIMEOUT_S = 120.0
+# The host-process plane's set plus the node lifecycle controller: it lifts the not-ready
+# taint kubelets register with (or nothing could be scheduled) and marks silent nodes.
+NODE_CONTROLLERS = CONTROLLERS.replace("-nodelifecycle,", "")
 NODE_RBAC = """
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -101,6 +106,7 @@ class NodeStack:
             echo=echo,
             with_scheduler=True,
             bind_address=self.net.host_ip,
+            controllers=NODE_CONTROLLERS,
             kubelet_client=(
                 self.certs_dir / f"{APISERVER_KUBELET_CLIENT}.crt",
                 self.certs_dir / f"{APISERVER_KUBELET_CLIENT}.key",
@@ -146,6 +152,28 @@ class NodeStack:
         self.plane.up()
         self.plane.wait_for_controllers()
         self.kubectl("apply", "-f", "-", input=NODE_RBAC)
+        self._fix_kubernetes_service_port()
+
+    def _fix_kubernetes_service_port(self, timeout_s: float = 30.0) -> None:
+        """After a restart on another port (the old one still in TIME_WAIT, say) the API
+        server keeps the `kubernetes` Service's old target port, and pods would reach
+        nothing; deleted, the Service is made again within seconds with the right one."""
+        port = (self.plane.server or "").rsplit(":", 1)[-1]
+
+        def served_port() -> str:
+            return self.kubectl(
+                "get", "endpointslice", "kubernetes", "-n", "default",
+                "-o", "jsonpath={.ports[0].port}", check=False,
+            ).stdout.strip()  # fmt: skip
+
+        if served_port() in ("", port):
+            return
+        self.kubectl("delete", "service", "kubernetes", "-n", "default")
+        deadline = time.monotonic() + timeout_s
+        while served_port() != port:
+            if time.monotonic() > deadline:
+                raise KovirtError(f"the kubernetes Service did not come back on port {port}")
+            time.sleep(0.5)
 
     def _node_up(
         self, node: NodeAddress, bins: binaries_module.NodeBinaries, images: images_module.Images
@@ -204,6 +232,8 @@ class NodeStack:
             started = time.monotonic()
             self._ctr(files, "images", "import", "--base-name", image.base_name, str(image.archive))
             self.echo(f"{node.name}: imported {image.ref} in {time.monotonic() - started:.0f}s")
+        kovirt = images.kovirt
+        self._ctr(files, "images", "tag", "--force", kovirt.ref, kovirt.local_ref)
 
     def _kubelet_argv(
         self, node: NodeAddress, files: NodeFiles, bins: binaries_module.NodeBinaries
@@ -249,12 +279,19 @@ class NodeStack:
     def down(self) -> list[str]:
         """Undo everything `up` made; return what was stopped or removed."""
         done: list[str] = []
+        errors: list[str] = []
         with self._lock():
+            # Every step runs even when an earlier one failed: a half-done `down` must
+            # still remove all it can, then say what went wrong.
             for node in self.net.nodes:
-                done += self._node_down(node)
-            node_net.delete_bridge(self.net)
-            node_host.remove_host_traces(self.root.resolve(), CNI_NETWORK_PREFIX)
-            done += [f"{name} (control plane)" for name in self.plane.down()]
+                done += _collect(errors, lambda node=node: self._node_down(node), [])
+            _collect(errors, lambda: node_net.delete_bridge(self.net), None)
+            root = self.root.resolve()
+            _collect(errors, lambda: node_host.remove_host_traces(root, CNI_NETWORK_PREFIX), None)
+            stopped = _collect(errors, self.plane.down, [])
+            done += [f"{name} (control plane)" for name in stopped]
+        if errors:
+            raise KovirtError("down did not undo everything:\n" + "\n".join(errors))
         return done
 
     def _node_down(self, node: NodeAddress) -> list[str]:
@@ -400,3 +437,12 @@ def check_tools() -> None:
         raise MissingDependency(
             f"real nodes need these Debian packages: apt-get install -y {' '.join(missing)}"
         )
+
+
+def _collect(errors: list[str], step: Callable[[], T], fallback: T) -> T:
+    """Run one teardown step; on failure note it and carry on with the fallback."""
+    try:
+        return step()
+    except (KovirtError, OSError, subprocess.SubprocessError) as error:
+        errors.append(str(error))
+        return fallback

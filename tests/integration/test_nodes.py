@@ -13,19 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from kovirt.localstack import node_host
+from kovirt.localstack import node_host, tools
+from kovirt.localstack.paths import repo_root
 from tests.fixtures.nodes import LocalNodes
 
 pytestmark = pytest.mark.controlplane
 
 POD_READY_TIMEOUT = "180s"
+# The test pods' namespace, deleted at the end: the plane's data outlives `down`.
+NAMESPACE = "nodes-test"
+CHART = repo_root() / "charts" / "kovirt"
 
 
 def pod_manifest(name: str, node: str, image: str, command: list[str]) -> str:
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
             "nodeName": node,
             "restartPolicy": "Never",
@@ -48,13 +52,32 @@ def run_pod(nodes: LocalNodes, node: str, command: list[str]) -> str:
 def wait_phase(nodes: LocalNodes, name: str, phases: set[str], timeout_s: float = 180) -> str:
     deadline = time.monotonic() + timeout_s
     while True:
-        phase = nodes.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}").stdout
+        jsonpath = "jsonpath={.status.phase}"
+        phase = nodes.kubectl("get", "pod", name, "-n", NAMESPACE, "-o", jsonpath).stdout
         if phase in phases:
             return phase
         if time.monotonic() > deadline:
-            described = nodes.kubectl("describe", "pod", name, check=False).stdout
+            described = nodes.kubectl("describe", "pod", name, "-n", NAMESPACE, check=False).stdout
             raise AssertionError(f"pod {name} is {phase!r}, not {phases}:\n{described}")
         time.sleep(0.5)
+
+
+def wait_for_log(nodes: LocalNodes, namespace: str, target: str, line: str, timeout_s=60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        logs = nodes.kubectl("logs", "-n", namespace, target, check=False).stdout
+        if line in logs:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{target} never logged {line!r}; its log:\n{logs}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pods_namespace(local_nodes: LocalNodes):
+    local_nodes.kubectl("create", "namespace", NAMESPACE, check=False)
+    yield NAMESPACE
+    local_nodes.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
 def test_two_nodes_register_and_become_ready(local_nodes: LocalNodes):
@@ -72,15 +95,15 @@ def test_the_kovirt_image_imports_the_ceph_and_libvirt_bindings_on_every_node(
     for name in names:
         assert wait_phase(local_nodes, name, {"Succeeded", "Failed"}) == "Succeeded"
         # `kubectl logs` goes API server -> kubelet: the kubelet client certificate works.
-        assert local_nodes.kubectl("logs", name).stdout.strip() == "imports ok"
+        assert local_nodes.kubectl("logs", name, "-n", NAMESPACE).stdout.strip() == "imports ok"
 
 
 def test_exec_runs_a_command_inside_a_pod(local_nodes: LocalNodes):
     name = run_pod(local_nodes, "kv-node-2", ["sleep", "300"])
     wait_phase(local_nodes, name, {"Running"})
-    done = local_nodes.kubectl("exec", name, "--", "id", "-u")
+    done = local_nodes.kubectl("exec", name, "-n", NAMESPACE, "--", "id", "-u")
     assert done.stdout.strip() == "10001"  # the image's unprivileged user
-    local_nodes.kubectl("delete", "pod", name, "--wait=false")
+    local_nodes.kubectl("delete", "pod", name, "-n", NAMESPACE, "--wait=false")
 
 
 def test_pods_reach_the_api_server_through_the_kubernetes_service(local_nodes: LocalNodes):
@@ -94,9 +117,37 @@ def test_pods_reach_the_api_server_through_the_kubernetes_service(local_nodes: L
     names = [run_pod(local_nodes, n.name, command) for n in local_nodes.stack.net.nodes]
     for name in names:
         phase = wait_phase(local_nodes, name, {"Succeeded", "Failed"})
-        logs = local_nodes.kubectl("logs", name).stdout
+        logs = local_nodes.kubectl("logs", name, "-n", NAMESPACE).stdout
         assert phase == "Succeeded", logs
         assert json.loads(logs)["gitVersion"].startswith("v1.")
+
+
+def test_the_chart_runs_the_operator_as_its_deployment_with_the_local_values(
+    local_nodes: LocalNodes,
+):
+    # Unique names: ClusterRoles are cluster-wide and the plane's data outlives `down`.
+    suffix = uuid.uuid4().hex[:6]
+    # A release name holding "kovirt" is the chart's full name: objects are <release>-*.
+    release = namespace = f"kovirt-{suffix}"
+    helm = [str(tools.helm()), f"--kubeconfig={local_nodes.stack.kubeconfig}"]
+    values = ["-f", str(CHART / "values-local.yaml")]
+    install = [*helm, "install", release, str(CHART), "-n", namespace, "--create-namespace"]
+    done = subprocess.run([*install, *values], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rollout = ["rollout", "status", f"deploy/{release}-operator", "-n", namespace]
+    local_nodes.kubectl(*rollout, f"--timeout={POD_READY_TIMEOUT}")
+    wait_for_log(local_nodes, namespace, f"deploy/{release}-operator", "operator configured")
+    subprocess.run([*helm, "uninstall", release, "-n", namespace, "--wait"], check=True)
+    wait_until_gone(local_nodes, namespace)
+
+
+def wait_until_gone(nodes: LocalNodes, namespace: str, timeout_s: float = 60) -> None:
+    """The Deployment goes with the release; its pods follow through the garbage collector."""
+    deadline = time.monotonic() + timeout_s
+    while left := nodes.kubectl("get", "deploy,rs,pods", "-n", namespace, "-o", "name").stdout:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"left after uninstall: {left}")
+        time.sleep(0.5)
 
 
 def test_down_leaves_no_process_mount_namespace_link_route_or_cgroup(local_nodes: LocalNodes):
@@ -105,6 +156,7 @@ def test_down_leaves_no_process_mount_namespace_link_route_or_cgroup(local_nodes
         str(path) for node in stack.net.nodes for path in stack.files(node).root.rglob("cni-*")
     )
     assert pod_netns_before, "pods' network namespaces live under the nodes' folders"
+    local_nodes.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
     stack.down()
     assert stack.leftovers() == []
     assert [m for m in node_host.mounts_under(stack.root)] == []

@@ -117,3 +117,14 @@ def test_mounts_below_a_folder_are_listed_deepest_first(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "read_text", fake_read)
     assert node_host.mounts_under(root) == [root / "a" / "b c", root / "a"]
+
+
+def test_the_nodes_control_plane_runs_the_node_lifecycle_controller_and_the_rest():
+    from kovirt.localstack.controlplane import CONTROLLERS
+    from kovirt.localstack.nodes import NODE_CONTROLLERS
+
+    assert "-nodelifecycle" in CONTROLLERS
+    assert "-nodelifecycle" not in NODE_CONTROLLERS
+    assert NODE_CONTROLLERS.split(",") == [
+        c for c in CONTROLLERS.split(",") if c != "-nodelifecycle"
+    ]
