@@ -2,7 +2,8 @@
 
 A host qualifies when it belongs to the VM's data center, is Ready and not in maintenance,
 carries every label of the VM's nodeSelector, and has room for the VM's cpus and memory
-after what placed VMs already ask. Among those, the one with the most free memory wins
+after what placed VMs already ask (vCPUs may be overcommitted by the data center's ratio;
+memory never is). Among those, the one with the most free memory wins
 (spreads load; ties broken by name so the choice is stable).
 """
 
@@ -45,7 +46,10 @@ def allocated_by_host(vms: Iterable[VirtualMachine], except_uid: str | None) -> 
 
 
 def choose_host(
-    vm: VirtualMachine, hosts: Iterable[Host], vms: Iterable[VirtualMachine]
+    vm: VirtualMachine,
+    hosts: Iterable[Host],
+    vms: Iterable[VirtualMachine],
+    cpu_overcommit: float = 1.0,
 ) -> Placement:
     in_dc = [h for h in hosts if h.spec.data_center == vm.spec.data_center]
     if not in_dc:
@@ -66,7 +70,7 @@ def choose_host(
     fits = []
     for host in matching:
         used = allocated.get(host.metadata.name, Demand(0, 0))
-        free_cpus = host.status.capacity.cpus - used.cpus
+        free_cpus = int(host.status.capacity.cpus * cpu_overcommit) - used.cpus
         free_memory = host.status.capacity.memory_bytes - used.memory_bytes
         if free_cpus >= demand.cpus and free_memory >= demand.memory_bytes:
             fits.append((-free_memory, host.metadata.name))

@@ -13,7 +13,13 @@ from typing import Any
 import kopf
 
 from kovirt.api.quantity import quantity_to_int
-from kovirt.api.v1alpha1 import DiskImage, Host, VirtualMachine, VirtualMachineStatus
+from kovirt.api.v1alpha1 import (
+    DataCenter,
+    DiskImage,
+    Host,
+    VirtualMachine,
+    VirtualMachineStatus,
+)
 from kovirt.api.v1alpha1.common import GROUP, VERSION
 from kovirt.api.v1alpha1.virtualmachine import OPERATOR_PHASES, Disk, DiskStatus, VMPhase
 from kovirt.ceph.errors import CephError
@@ -112,7 +118,9 @@ def place(vm: VirtualMachine) -> str:
     if vm.status.host and any(h.metadata.name == vm.status.host for h in hosts):
         return vm.status.host
     vms = [VirtualMachine.model_validate(v) for v in kube.list_kovirt("virtualmachines")]
-    placement = choose_host(vm, hosts, vms)
+    dc = kube.get_kovirt("datacenters", vm.spec.data_center)
+    ratio = DataCenter.model_validate(dc).spec.hosts.cpu_overcommit if dc else 1.0
+    placement = choose_host(vm, hosts, vms, cpu_overcommit=ratio)
     if placement.host is None:
         raise Unschedulable(placement.message, reason=placement.reason)
     return placement.host

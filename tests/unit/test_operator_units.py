@@ -110,3 +110,10 @@ def test_ceph_conf_names_the_monitors_and_no_secret() -> None:
     conf = agents.ceph_conf(["10.0.0.1:6789", "10.0.0.2:6789"])
     assert "mon_host = 10.0.0.1:6789,10.0.0.2:6789" in conf
     assert "key" not in conf
+
+
+def test_vcpus_may_be_overcommitted_by_the_data_centers_ratio() -> None:
+    placed = [make_vm(f"x{i}", cpus=2, memory="64Mi", host="a") for i in range(3)]
+    host = make_host("a", cpus=2)
+    assert choose_host(make_vm(cpus=2), [host], placed).reason == "InsufficientResources"
+    assert choose_host(make_vm(cpus=2), [host], placed, cpu_overcommit=4).host == "a"

@@ -66,6 +66,12 @@ class HostSelection(ApiModel):
         default=Hypervisor.AUTO,
         description="auto (KVM when it really works, software emulation otherwise), kvm, qemu.",
     )
+    cpu_overcommit: float = Field(
+        default=4.0,
+        ge=1.0,
+        le=64.0,
+        description="Virtual CPUs placed per host CPU (memory is never overcommitted).",
+    )
 
 
 class AgentSettings(ApiModel):
