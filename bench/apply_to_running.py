@@ -63,7 +63,7 @@ def setup(stack: Stack) -> None:
             "apiVersion": "kovirt.io/v1alpha1",
             "kind": "DataCenter",
             "metadata": {"name": DC},
-            "spec": {"ceph": {"secretRef": secret_ref}},
+            "spec": {"ceph": {"secretRef": secret_ref}, "hosts": {"cpuOvercommit": 16}},
         },
         *[
             {
