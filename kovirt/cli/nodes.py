@@ -57,6 +57,20 @@ def status() -> None:
 
 
 @app.command()
+def stop(node: str = typer.Argument(..., help="A node name, e.g. kv-node-2.")) -> None:
+    """Kill one node as a host crash would (kubelet, kube-proxy, containerd, its pods)."""
+    stopped = NodeStack(echo=_echo).stop_node(node)
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def start(node: str = typer.Argument(..., help="A node name, e.g. kv-node-2.")) -> None:
+    """Start a stopped node again; it turns Ready with its pods."""
+    NodeStack(echo=_echo).start_node(node)
+    typer.echo(f"started: {node}")
+
+
+@app.command()
 def kubeconfig() -> None:
     """Print the path of the admin kubeconfig of the nodes' control plane."""
     typer.echo(NodeStack(echo=_echo).kubeconfig)

@@ -103,19 +103,22 @@ class ControlPlane:
         bind_address: str = HOST,
         kubelet_client: tuple[Path, Path] | None = None,
         controllers: str = CONTROLLERS,
+        controller_manager_args: tuple[str, ...] = (),
     ) -> None:
         """bind_address: where the API server listens and what it advertises (the
         `kubernetes` Service's endpoint); real nodes need an address their pods can reach,
         such as the local nodes' bridge (kovirt.localstack.nodes). kubelet_client: a
         (certificate, key) pair the API server presents to kubelets, for logs and exec.
         controllers: kube-controller-manager's --controllers (real nodes need the node
-        lifecycle controller, which lifts the not-ready taint and marks dead nodes)."""
+        lifecycle controller, which lifts the not-ready taint and marks dead nodes).
+        controller_manager_args: more kube-controller-manager flags."""
         self.root = root if root is not None else state_dir("controlplane")
         self.echo = echo
         self.with_scheduler = with_scheduler
         self.host = bind_address
         self.kubelet_client = kubelet_client
         self.controllers = controllers
+        self.controller_manager_args = controller_manager_args
         self.certs = CertFiles(self.root / "certs")
         self.kubeconfig = self.root / "kubeconfig"
         self._ports_file = self.root / "ports.json"
@@ -276,6 +279,7 @@ class ControlPlane:
             "--leader-elect=false",
             # No HTTPS endpoint: nothing reads it, and it would be one more port to leak.
             "--secure-port=0",
+            *self.controller_manager_args,
         ]
 
     def _scheduler_argv(self, bins: Binaries) -> list[str]:

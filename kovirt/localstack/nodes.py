@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -51,6 +52,10 @@ READY_TIMEOUT_S = 120.0
 # The host-process plane's set plus the node lifecycle controller: it lifts the not-ready
 # taint kubelets register with (or nothing could be scheduled) and marks silent nodes.
 NODE_CONTROLLERS = CONTROLLERS.replace("-nodelifecycle,", "")
+# How long a silent node stays Ready (kube-controller-manager's default is 50 s). Kubelets
+# renew their lease every 10 s; 30 s makes a dead host show within about 35 s and leaves
+# room for a late renewal on a busy 2-core machine.
+NODE_GRACE_S = 30
 NODE_RBAC = """
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -107,6 +112,7 @@ class NodeStack:
             with_scheduler=True,
             bind_address=self.net.host_ip,
             controllers=NODE_CONTROLLERS,
+            controller_manager_args=(f"--node-monitor-grace-period={NODE_GRACE_S}s",),
             kubelet_client=(
                 self.certs_dir / f"{APISERVER_KUBELET_CLIENT}.crt",
                 self.certs_dir / f"{APISERVER_KUBELET_CLIENT}.key",
@@ -134,8 +140,9 @@ class NodeStack:
             images = images_module.ensure_images(self.echo)
             node_net.create_bridge(self.net)
             self._plane_up()
-            for node in self.net.nodes:
-                self._node_up(node, bins, images)
+            # Nodes start side by side: most of the time is image import, per node.
+            with ThreadPoolExecutor(max_workers=self.count) as pool:
+                list(pool.map(lambda node: self._node_up(node, bins, images), self.net.nodes))
             self._wait_ready()
         seconds = time.monotonic() - started
         self.echo(f"{self.count} nodes Ready in {seconds:.0f}s; KUBECONFIG={self.kubeconfig}")
@@ -153,6 +160,8 @@ class NodeStack:
         self.plane.wait_for_controllers()
         self.kubectl("apply", "-f", "-", input=NODE_RBAC)
         self._fix_kubernetes_service_port()
+        # Shared by every node's kube-proxy: made once, before the nodes start in parallel.
+        ensure_client_cert(ca, self.certs_dir, "kube-proxy", "system:kube-proxy")
 
     def _fix_kubernetes_service_port(self, timeout_s: float = 30.0) -> None:
         """After a restart on another port (the old one still in TIME_WAIT, say) the API
@@ -273,6 +282,29 @@ class NodeStack:
             if time.monotonic() > deadline:
                 raise KovirtError(f"nodes not Ready after {READY_TIMEOUT_S:.0f}s: {ready}")
             time.sleep(0.5)
+
+    # -- one host dying and coming back ---------------------------------------------------
+
+    def stop_node(self, name: str) -> list[str]:
+        """What a host crash does to Kubernetes: the node's kubelet, kube-proxy, containerd
+        and pods are gone (its network namespace too); the Node object stays and turns
+        NotReady within NODE_GRACE_S plus a few seconds."""
+        with self._lock():
+            return self._node_down(self._node(name))
+
+    def start_node(self, name: str) -> None:
+        """Bring a stopped node back; it turns Ready again with its pods."""
+        with self._lock():
+            bins = binaries_module.ensure_node_binaries_built(self.echo)
+            images = images_module.ensure_images(self.echo)
+            self._node_up(self._node(name), bins, images)
+
+    def _node(self, name: str) -> NodeAddress:
+        for node in self.net.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(node.name for node in self.net.nodes)
+        raise KovirtError(f"no node {name!r} in this stack (nodes: {known})")
 
     # -- down ----------------------------------------------------------------------------
 
