@@ -39,6 +39,7 @@ from kovirt.localstack.paths import cache_dir, repo_root
 Echo = Callable[[str], None]
 
 REGISTRY = "kovirt.local"
+BASE_TAG = "base"  # the tag of the base layer's own layout (never imported)
 # A moving tag each node's containerd points at its newest kovirt image, so that
 # charts/kovirt/values-local.yaml can name the image without knowing its digest.
 LOCAL_TAG = "local"
@@ -197,6 +198,25 @@ def ensure_images(echo: Echo = print) -> Images:
 
 def _ensure_images(echo: Echo) -> Images:
     images = planned_images()
+    try:
+        return _build_missing(images, echo)
+    finally:
+        _prune_stale(images)
+
+
+def _prune_stale(images: Images) -> None:
+    """Remove cached builds of older inputs: each kovirt image holds the whole base layer
+    (hundreds of MB), and every code change makes a new one."""
+    keep = {images.kovirt.folder.name, images.pause.folder.name}
+    keep |= {f"base-{base_digest()[:16]}", f"deps-{deps_digest()[:16]}"}
+    for folder in cache_dir("images").iterdir():
+        kind = folder.name.split("-", 1)[0]
+        ours = kind in {"kovirt", "pause", "base", "deps"}
+        if folder.is_dir() and ours and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _build_missing(images: Images, echo: Echo) -> Images:
     if not images.pause.is_complete():
         _check_tools(("umoci", "gcc"))
         _timed(echo, "pause image", lambda: build_pause(images.pause))
@@ -254,7 +274,8 @@ def build_kovirt(image: BuiltImage, echo: Echo) -> None:
         _write_layer(layer, install_wheel(wheel, work / "app", python))
         _new_image(
             image,
-            [base, deps, layer],
+            [deps, layer],
+            start=_ensure_base_layout(base),
             entrypoint=["/usr/bin/tini", "--"],
             user=f"{USER_ID}:{USER_ID}",
             extra=[
@@ -264,6 +285,20 @@ def build_kovirt(image: BuiltImage, echo: Echo) -> None:
                 "--config.workingdir=/var/lib/kovirt",
             ],
         )
+
+
+def _ensure_base_layout(base: Path) -> Path:
+    """An OCI layout holding just the base layer, compressed once (gzip of a GB takes
+    half a minute); every kovirt build starts from a hard-linked copy of it."""
+    layout = base.parent / "oci"
+    if (base.parent / ".layout-complete").is_file():
+        return layout
+    shutil.rmtree(layout, ignore_errors=True)
+    _run(["umoci", "init", "--layout", str(layout)])
+    _run(["umoci", "new", "--image", f"{layout}:{BASE_TAG}"])
+    _run(["umoci", "raw", "add-layer", "--image", f"{layout}:{BASE_TAG}", str(base)])
+    (base.parent / ".layout-complete").write_text("\n")
+    return layout
 
 
 def _ensure_base(echo: Echo) -> Path:
@@ -431,10 +466,20 @@ def _new_image(
     entrypoint: list[str],
     user: str | None,
     extra: list[str],
+    start: Path | None = None,
 ) -> None:
+    """An image of layers; on top of the BASE_TAG image of the layout `start` if given
+    (hard-linked: blobs are content-addressed and never rewritten)."""
     target = f"{image.layout}:{image.tag}"
-    _run(["umoci", "init", "--layout", str(image.layout)])
-    _run(["umoci", "new", "--image", target])
+    if start is None:
+        _run(["umoci", "init", "--layout", str(image.layout)])
+        _run(["umoci", "new", "--image", target])
+    else:
+        shutil.copytree(start, image.layout, copy_function=os.link)
+        first, *layers = layers
+        base = f"{image.layout}:{BASE_TAG}"
+        _run(["umoci", "raw", "add-layer", "--image", base, "--tag", image.tag, str(first)])
+        _run(["umoci", "rm", "--image", base])
     for layer in layers:
         _run(["umoci", "raw", "add-layer", "--image", target, str(layer)])
     config = [f"--config.entrypoint={word}" for word in entrypoint] + extra

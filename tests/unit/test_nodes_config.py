@@ -128,3 +128,37 @@ def test_the_nodes_control_plane_runs_the_node_lifecycle_controller_and_the_rest
     assert NODE_CONTROLLERS.split(",") == [
         c for c in CONTROLLERS.split(",") if c != "-nodelifecycle"
     ]
+
+
+def test_the_nodes_api_server_listens_on_the_bridge_and_presents_a_kubelet_client_cert(
+    tmp_path,
+):
+    from kovirt.localstack.binaries import binaries
+    from kovirt.localstack.certs import CertFiles
+    from kovirt.localstack.controlplane import Ports
+    from kovirt.localstack.nodes import NodeStack
+
+    stack = NodeStack(2, root=tmp_path, echo=lambda _: None)
+    plane = stack.plane
+    argv = plane._apiserver_argv(binaries(), Ports(1, 2, 3), CertFiles(tmp_path))
+    host = stack.net.host_ip
+    assert f"--bind-address={host}" in argv and f"--advertise-address={host}" in argv
+    assert "--kubelet-preferred-address-types=InternalIP" in argv
+    assert any(arg.startswith("--kubelet-client-certificate=") for arg in argv)
+    assert plane._url(Ports(1, 2, 3)) == f"https://{host}:3"
+    manager = plane._controller_manager_argv(binaries())
+    assert "--node-monitor-grace-period=30s" in manager
+
+
+def test_the_default_control_plane_is_unchanged_by_the_node_options(tmp_path):
+    from kovirt.localstack.binaries import binaries
+    from kovirt.localstack.certs import CertFiles
+    from kovirt.localstack.controlplane import CONTROLLERS, ControlPlane, Ports
+
+    plane = ControlPlane(tmp_path, echo=lambda _: None)
+    argv = plane._apiserver_argv(binaries(), Ports(1, 2, 3), CertFiles(tmp_path))
+    assert "--bind-address=127.0.0.1" in argv
+    assert not [arg for arg in argv if arg.startswith("--kubelet-")]
+    manager = plane._controller_manager_argv(binaries())
+    assert f"--controllers={CONTROLLERS}" in manager
+    assert not [arg for arg in manager if arg.startswith("--node-monitor")]
