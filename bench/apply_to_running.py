@@ -135,14 +135,16 @@ def kovirt_delete(stack: Stack, names: list[str]) -> None:
 
 
 def virsh(stack: Stack, *args: str, input: str | None = None) -> str:
-    return subprocess.run(
+    result = subprocess.run(
         ["virsh", "-c", stack.libvirt.uri, *args],
         input=input,
         capture_output=True,
         text=True,
-        check=True,
         timeout=120,
-    ).stdout
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"virsh {args[0]}: {result.stderr.strip()}")
+    return result.stdout
 
 
 def rbd(stack: Stack, *args: str) -> None:
@@ -155,7 +157,9 @@ def rbd(stack: Stack, *args: str) -> None:
 
 
 def raw_domain_xml(template: str, name: str, image: str) -> str:
-    xml = re.sub(r"<name>[^<]+</name>", f"<name>{name}</name>", template, count=1)
+    kovirt_name = re.search(r"<name>([^<]+)</name>", template).group(1)
+    # The name also names the serial log file: each raw domain gets its own.
+    xml = template.replace(kovirt_name, name)
     xml = re.sub(r"<uuid>[^<]+</uuid>", "", xml, count=1)
     return re.sub(
         r"name=['\"]kovirt-bench-data/[^'\"]+['\"]",
