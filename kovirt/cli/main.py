@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from kovirt.cli import ceph, controlplane, crds, guest, libvirt, stack
+from kovirt.cli import ceph, controlplane, crds, guest, image, libvirt, nodes, stack
 from kovirt.errors import KovirtError
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app.add_typer(controlplane.app, name="controlplane")
 app.add_typer(ceph.app, name="ceph")
 app.add_typer(libvirt.app, name="libvirt")
 app.add_typer(guest.app, name="guest")
+app.add_typer(nodes.app, name="nodes")
+app.add_typer(image.app, name="image")
 
 
 def run() -> None:
