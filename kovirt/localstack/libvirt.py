@@ -30,21 +30,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kovirt.domxml import (
-    CharSource,
-    Devices,
-    Domain,
-    Features,
-    Flag,
-    Memory,
-    Os,
-    Serial,
-    SerialTarget,
-    Vcpu,
-)
 from kovirt.errors import KovirtError, MissingDependency
 from kovirt.localstack.paths import state_dir
 from kovirt.localstack.process import Daemon, wait_until
+
+# One KVM probe for the agent and the local stack (the layers let localstack import it).
+from kovirt.node_agent.hypervisor import find_probe_kernel, probe_domain
 
 HypervisorMode = Literal["auto", "kvm", "qemu"]
 
@@ -393,38 +384,6 @@ class LibvirtStack:
                     dom.destroy()
                     names.append(dom.name())
         return names
-
-
-def probe_domain(
-    name: str, kernel: Path, serial_file: Path, domain_type: Literal["kvm", "qemu"] = "kvm"
-) -> Domain:
-    """A diskless guest booting `kernel` directly, its serial port written to a file."""
-    serial = Serial(
-        type="file", source=CharSource(path=str(serial_file)), target=SerialTarget(port=0)
-    )
-    return Domain(
-        type=domain_type,
-        name=name,
-        memory=Memory.mib(128),
-        vcpu=Vcpu(value=1),
-        os=Os(kernel=str(kernel), cmdline="console=ttyS0 panic=-1"),
-        features=Features(acpi=Flag()),
-        on_poweroff="destroy",
-        on_reboot="destroy",
-        on_crash="destroy",
-        devices=Devices(serials=[serial]),
-    )
-
-
-def find_probe_kernel() -> Path:
-    """The newest kernel Debian's linux-image packages installed under /boot."""
-    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
-    if not kernels:
-        raise MissingDependency(
-            "the KVM probe needs a Linux kernel to boot and /boot has none: "
-            "apt-get install -y linux-image-cloud-amd64"
-        )
-    return kernels[-1]
 
 
 def format_version(number: int) -> str:
