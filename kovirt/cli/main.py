@@ -35,6 +35,9 @@ def run() -> None:
     except KovirtError as error:
         typer.secho(f"kovirt: {error}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except TimeoutError as error:  # waits on the local stack say what they waited for
+        typer.secho(f"kovirt: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
 
