@@ -281,7 +281,8 @@ def test_rerun_on_failure_restarts_a_guest_whose_qemu_was_killed(
         60,
         on_timeout=agent.log_tail,
     )
-    assert vm["status"]["runtime"]["reason"] == "Running"
+    # The pass that restarts the guest says why; the next one says Running.
+    assert vm["status"]["runtime"]["reason"] in ("RestartedAfterCrash", "Running")
     assert qemu_pid(libvirtd, name) != pid
 
 
