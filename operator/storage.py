@@ -68,16 +68,16 @@ class DomainUsage:
 def domain_usage(cluster: Cluster, sd: StorageDomain) -> DomainUsage:
     spec = pool_spec(sd)
     data = ceph_health.pool_usage(cluster, spec.data_pool or spec.name)
-    count = len([n for n in images.list_images(cluster, spec.name) if not _is_partial(n)])
-    return DomainUsage(data.stored_bytes, data.quota_bytes, count)
+    return DomainUsage(data.stored_bytes, data.quota_bytes, len(domain_images(cluster, sd)))
 
 
 def domain_images(cluster: Cluster, sd: StorageDomain) -> list[str]:
-    """Images in the domain's pool (an empty list when the pool is gone)."""
+    """Complete images in the domain's pool (none when the pool is gone); partial imports
+    are leftovers a retry removes, not content."""
     spec = pool_spec(sd)
     if not pools.pool_exists(cluster, spec.name):
         return []
-    return images.list_images(cluster, spec.name)
+    return [n for n in images.list_images(cluster, spec.name) if not _is_partial(n)]
 
 
 def delete_domain_pools(cluster: Cluster, sd: StorageDomain) -> list[str]:

@@ -113,7 +113,7 @@ def release(sd: StorageDomain) -> str:
         return "data center gone: pools left as they are"
     dc = DataCenter.model_validate(dc_raw)
     cluster = ceph_access.cluster_for(dc)
-    leftover = [i for i in storage.domain_images(cluster, sd) if not i.endswith(".kovirt-partial")]
+    leftover = storage.domain_images(cluster, sd)
     if leftover:
         raise KovirtError(f"pool still holds images {leftover[:5]}", reason="ImagesRemain")
     if sd.spec.reclaim_policy == "Delete":
