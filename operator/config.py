@@ -64,5 +64,3 @@ CONFIG = OperatorConfig()
 HOST_LABEL = "kovirt.io/host"
 #: Finalizer the node agent holds while a guest may still use the VM's disks.
 AGENT_FINALIZER = "kovirt.io/node-agent"
-#: rbd image metadata key recording which kovirt object owns an image.
-OWNER_KEY = "kovirt.io/owner-uid"

@@ -90,7 +90,7 @@ def converge(di: DiskImage, status: DiskImageStatus) -> None:
         url = di.spec.source.http.url
         expected = di.spec.source.http.sha256
         with open_url(url) as download:
-            result = storage.import_golden_image(
+            result = storage.import_once(
                 cluster,
                 sd.status.pool,
                 sd.status.data_pool,

@@ -6,6 +6,7 @@ other kovirt objects) goes through these helpers.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 from typing import Any
@@ -80,8 +81,6 @@ def patch_kovirt(
 
 def read_secret(namespace: str, name: str) -> dict[str, str] | None:
     """A Secret's data, decoded; None when it does not exist."""
-    import base64
-
     try:
         secret = core().read_namespaced_secret(name, namespace)
     except ApiException as error:

@@ -116,7 +116,7 @@ def golden_image_ready(cluster: Cluster, pool: str, name: str) -> GoldenImage | 
     return GoldenImage(pool, name, GOLDEN_SNAPSHOT, info.size_bytes)
 
 
-def import_golden_image(
+def import_once(
     cluster: Cluster,
     pool: str,
     data_pool: str | None,
@@ -124,11 +124,12 @@ def import_golden_image(
     chunks: Iterable[bytes],
     size_bytes: int | None,
     sha256: str | None,
-    progress: Callable[[int, int | None], None],
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> transfer.ImportResult | None:
-    """Stream into pool/name (unless a previous run already finished the import)."""
+    """Stream into pool/name, golden image or VM disk; None when a previous run already
+    finished the import (the wrapper renames only complete, verified images)."""
     if images.image_exists(cluster, pool, name):
-        return None  # import finished before a restart; only the snapshot may be missing
+        return None
     return transfer.import_image(
         cluster,
         pool,
@@ -240,29 +241,6 @@ def ensure_agent_user(cluster: Cluster, user: str, pool_names: Iterable[str]) ->
 
 def delete_agent_user(cluster: Cluster, user: str) -> bool:
     return users.delete_user(cluster, user)
-
-
-def import_disk(
-    cluster: Cluster,
-    pool: str,
-    data_pool: str | None,
-    name: str,
-    chunks: Iterable[bytes],
-    size_bytes: int | None,
-    sha256: str | None,
-) -> None:
-    """Stream an http source into a VM disk (nothing to do when a previous run finished)."""
-    if images.image_exists(cluster, pool, name):
-        return
-    transfer.import_image(
-        cluster,
-        pool,
-        name,
-        chunks,
-        size_bytes=size_bytes,
-        expected_sha256=sha256,
-        data_pool=data_pool,
-    )
 
 
 def grow_disk(cluster: Cluster, pool: str, name: str, size_bytes: int) -> int:

@@ -91,7 +91,7 @@ def provision_disk(vm: VirtualMachine, disk: Disk) -> DiskStatus:
         size = storage.ensure_clone_disk(cluster, parent, pool, data_pool, name, size)
     else:
         with open_url(source.http.url) as download:
-            storage.import_disk(
+            storage.import_once(
                 cluster,
                 pool,
                 data_pool,
