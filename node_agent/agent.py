@@ -14,6 +14,7 @@ import threading
 import time
 
 from kovirt.domxml import Domain
+from kovirt.errors import KovirtError
 from kovirt.node_agent import builder
 from kovirt.node_agent.config import AgentConfig, parse_monitors
 from kovirt.node_agent.host import HostInfo, HostReporter, ensure_host
@@ -26,6 +27,7 @@ from kovirt.node_agent.virt import Hypervisor, LibvirtFailure
 log = logging.getLogger("kovirt.node_agent")
 
 WATCH_TIMEOUT_S = 300
+LIBVIRT_WAIT_S = 120
 
 
 class Agent:
@@ -37,11 +39,26 @@ class Agent:
 
     # -- start-up ---------------------------------------------------------------------------
 
+    def _connect_libvirt(self, timeout_s: float = LIBVIRT_WAIT_S) -> Hypervisor:
+        """Wait for libvirtd: in the pod layout the libvirt pod may start after the agent's,
+        and a crash loop would only add the kubelet's back-off to the wait."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return Hypervisor(self.config.libvirt_uri)
+            except KovirtError as error:
+                if time.monotonic() > deadline or self.stopping.is_set():
+                    raise
+                log.info("waiting for libvirtd: %s", error)
+                self.stopping.wait(2)
+
     def start(self) -> None:
         config = self.config
         config.console_dir.mkdir(parents=True, exist_ok=True)
-        self.hv = Hypervisor(config.libvirt_uri)
-        probe = choose_mode(config.hypervisor, self.hv, config.state_dir, config.probe_kernel)
+        self.hv = self._connect_libvirt()
+        probe = choose_mode(
+            config.hypervisor, self.hv, config.state_dir, config.probe_kernel, config.host_name
+        )
         log.info("hypervisor mode %s: %s", probe.mode, probe.reason)
         secret_uuid = self.hv.ensure_ceph_secret(config.ceph_user, config.ceph_key)
         libvirt_version, qemu_version = self.hv.versions()

@@ -56,10 +56,13 @@ def choose_mode(
     hypervisor: Hypervisor,
     state_dir: Path,
     probe_kernel: Path | None = None,
-    kvm_device: Path = Path("/dev/kvm"),
+    host: str | None = None,
 ) -> ProbeResult:
-    """The mode to use and why: as asked, or for auto the cached or a fresh probe."""
-    host, release = socket.gethostname(), platform.release()
+    """The mode to use and why: as asked, or for auto the cached or a fresh probe.
+
+    The cache is keyed by host name (the agent's Host, not its pod's name, which changes on
+    every rollout) and kernel release; the libvirt pod reads it too (kovirt-libvirtd)."""
+    host, release = host or socket.gethostname(), platform.release()
     if wanted in ("kvm", "qemu"):
         return ProbeResult(host, release, wanted, f"hypervisor: {wanted} asked", 0.0)
     cache = state_dir / "hypervisor-probe.json"
@@ -67,8 +70,8 @@ def choose_mode(
     if cached is not None:
         return cached
     started = time.monotonic()
-    if not kvm_device.exists():
-        mode, reason = "qemu", f"{kvm_device} does not exist"
+    if not hypervisor.offers_kvm():
+        mode, reason = "qemu", "libvirtd offers no KVM domains (no usable /dev/kvm)"
     else:
         kernel = probe_kernel or find_probe_kernel()
         mode, reason = run_probe(hypervisor, kernel, state_dir / "probe")

@@ -187,6 +187,13 @@ class Hypervisor:
         """(libvirt version, QEMU version)."""
         return format_version(self.conn.getLibVersion()), format_version(self.conn.getVersion())
 
+    def offers_kvm(self) -> bool:
+        """Whether libvirtd can open KVM (its capabilities list a type='kvm' domain).
+
+        Asked of libvirtd, not of this process: in the libvirt pod layout the agent's own
+        container has no /dev/kvm."""
+        return "<domain type='kvm'" in self.conn.getCapabilities()
+
     def cpus_and_memory(self) -> tuple[int, int]:
         """Host CPUs and memory in bytes, as libvirt sees them."""
         _model, memory_mib, cpus, *_ = self.conn.getInfo()

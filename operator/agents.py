@@ -2,8 +2,9 @@
 
 - a ConfigMap with a minimal ceph.conf (monitors only: no secret in it);
 - a Secret with the agents' own least-privilege cephx key (never the admin key);
-- the node-agent DaemonSet, on the DataCenter's nodeSelector.
-All three are owned by the DataCenter, so deleting it garbage-collects them.
+- the node-agent DaemonSet, on the DataCenter's nodeSelector;
+- in libvirt pod mode, the libvirt DaemonSet the agents talk to (kovirt.operator.libvirt_pods).
+All are owned by the DataCenter, so deleting it garbage-collects them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from kovirt.api.v1alpha1 import DataCenter
 from kovirt.api.v1alpha1.common import API_VERSION
+from kovirt.api.v1alpha1.datacenter import LibvirtMode
 from kovirt.operator.config import CONFIG
 
 AGENT_STATE_DIR = "/var/lib/kovirt"
@@ -28,6 +30,7 @@ def resource_names(dc_name: str) -> dict[str, str]:
         "configmap": f"kovirt-ceph-{dc_name}",
         "secret": f"kovirt-agent-{dc_name}",
         "daemonset": f"kovirt-agent-{dc_name}",
+        "libvirt": f"kovirt-libvirt-{dc_name}",
     }
 
 
@@ -42,13 +45,13 @@ def owner_reference(dc: DataCenter) -> dict[str, Any]:
     }
 
 
-def _metadata(dc: DataCenter, name: str, namespace: str) -> dict[str, Any]:
+def metadata(dc: DataCenter, name: str, namespace: str, component: str = "agent") -> dict[str, Any]:
     return {
         "name": name,
         "namespace": namespace,
         "labels": {
             "app.kubernetes.io/name": "kovirt",
-            "app.kubernetes.io/component": "agent",
+            "app.kubernetes.io/component": component,
             "app.kubernetes.io/managed-by": "kovirt-operator",
             "kovirt.io/datacenter": dc.metadata.name,
         },
@@ -64,7 +67,7 @@ def configmap(dc: DataCenter, namespace: str, monitors: list[str]) -> dict[str, 
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(dc, resource_names(dc.metadata.name)["configmap"], namespace),
+        "metadata": metadata(dc, resource_names(dc.metadata.name)["configmap"], namespace),
         "data": {"ceph.conf": ceph_conf(monitors), "monitors": ",".join(monitors)},
     }
 
@@ -77,27 +80,88 @@ def secret(dc: DataCenter, namespace: str, user: str, key: str) -> dict[str, Any
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": _metadata(dc, resource_names(dc.metadata.name)["secret"], namespace),
+        "metadata": metadata(dc, resource_names(dc.metadata.name)["secret"], namespace),
         "data": {"user": b64(user), "key": b64(key)},
     }
 
 
-def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
-    names = resource_names(dc.metadata.name)
+def agent_labels(dc_name: str, component: str = "agent") -> dict[str, str]:
     # The chart's PodMonitor and RBAC select agent pods by these labels.
-    labels = {
+    return {
         "app.kubernetes.io/name": "kovirt",
-        "app.kubernetes.io/component": "agent",
-        "kovirt.io/datacenter": dc.metadata.name,
+        "app.kubernetes.io/component": component,
+        "kovirt.io/datacenter": dc_name,
     }
+
+
+def node_name_env() -> dict[str, Any]:
+    return {"name": "KOVIRT_HOST_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+
+
+def host_folders(dc: DataCenter) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, mounts) for libvirt's socket folder, the state folder and /boot.
+
+    pod mode: per-node subfolders of the configured host folders (`subPathExpr` with the
+    node name), mounted at the same paths in the agent and the libvirt pod; the state folder
+    must match because libvirt's virtlogd writes the console logs the agent reads.
+    host mode: the host's own /var/run/libvirt, and the state folder as it is.
+    """
+    per_node = dc.spec.agent.libvirt == LibvirtMode.POD
+    volumes = [
+        host_path("host-run", CONFIG.host_run_dir if per_node else "/var/run/libvirt"),
+        host_path("host-state", CONFIG.host_state_dir),
+        # The KVM probe boots the node's own kernel.
+        host_path("boot", "/boot", kind="Directory"),
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "host-run", "mountPath": "/run/libvirt"},
+        {"name": "host-state", "mountPath": AGENT_STATE_DIR},
+        {"name": "boot", "mountPath": "/boot", "readOnly": True},
+    ]
+    if per_node:
+        mounts[0]["subPathExpr"] = "$(KOVIRT_HOST_NAME)/libvirt"
+        mounts[1]["subPathExpr"] = "$(KOVIRT_HOST_NAME)"
+    return volumes, mounts
+
+
+def host_path(name: str, path: str, kind: str = "DirectoryOrCreate") -> dict[str, Any]:
+    return {"name": name, "hostPath": {"path": path, "type": kind}}
+
+
+def pod_placement(dc: DataCenter) -> dict[str, Any]:
+    """Where a DataCenter's per-host pods run: its hosts, with the chart's settings."""
+    spec: dict[str, Any] = {"nodeSelector": dict(dc.spec.hosts.node_selector)}
+    if CONFIG.agent_priority_class:
+        spec["priorityClassName"] = CONFIG.agent_priority_class
+    if CONFIG.agent_tolerations:
+        spec["tolerations"] = CONFIG.agent_tolerations
+    return spec
+
+
+def image_of(dc: DataCenter) -> dict[str, str]:
+    agent = dc.spec.agent
+    return {
+        "image": agent.image or CONFIG.agent_image,
+        "imagePullPolicy": agent.image_pull_policy or CONFIG.agent_image_pull_policy,
+    }
+
+
+def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
+    """The node agents: root (to use libvirt's socket and the host folders) but neither
+    privileged nor with any capability; they roll freely (RollingUpdate) because the
+    guests live in the libvirt pods, not here."""
+    names = resource_names(dc.metadata.name)
+    labels = agent_labels(dc.metadata.name)
     agent = dc.spec.agent
     env = [
-        {"name": "KOVIRT_HOST_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        node_name_env(),
         {"name": "KOVIRT_DATACENTER", "value": dc.metadata.name},
         {"name": "KOVIRT_NAMESPACE", "value": namespace},
         {"name": "KOVIRT_STATE_DIR", "value": AGENT_STATE_DIR},
         {"name": "KOVIRT_HYPERVISOR", "value": str(dc.spec.hosts.hypervisor)},
         {"name": "KOVIRT_LIBVIRT_MODE", "value": str(agent.libvirt)},
+        {"name": "KOVIRT_LIBVIRT_URI", "value": "qemu:///system"},
+        {"name": "KOVIRT_METRICS_PORT", "value": str(CONFIG.agent_metrics_port)},
         {
             "name": "KOVIRT_CEPH_MONITORS",
             "valueFrom": {"configMapKeyRef": {"name": names["configmap"], "key": "monitors"}},
@@ -111,46 +175,34 @@ def daemonset(dc: DataCenter, namespace: str) -> dict[str, Any]:
             "valueFrom": {"secretKeyRef": {"name": names["secret"], "key": "key"}},
         },
     ]
+    volumes, mounts = host_folders(dc)
     container: dict[str, Any] = {
         "name": "agent",
-        "image": agent.image or CONFIG.agent_image,
-        "imagePullPolicy": agent.image_pull_policy or CONFIG.agent_image_pull_policy,
-        "command": ["kovirt-agent"],
+        **image_of(dc),
+        "command": ["/usr/bin/tini", "--", "kovirt-agent"],
         "env": env,
         "ports": [{"name": "metrics", "containerPort": CONFIG.agent_metrics_port}],
-        "securityContext": {"privileged": True},
-        "volumeMounts": [
-            {"name": "libvirt-run", "mountPath": "/var/run/libvirt"},
-            {"name": "state", "mountPath": AGENT_STATE_DIR},
-        ],
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsNonRoot": False,
+            "privileged": False,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
     }
     if agent.resources:
         container["resources"] = agent.resources
     pod_spec: dict[str, Any] = {
         "serviceAccountName": CONFIG.agent_service_account,
-        "nodeSelector": dict(dc.spec.hosts.node_selector),
+        **pod_placement(dc),
         "containers": [container],
-        "volumes": [
-            {
-                "name": "libvirt-run",
-                "hostPath": {"path": "/var/run/libvirt", "type": "DirectoryOrCreate"},
-            },
-            # Console logs live here; libvirtd (on the host or in its pod) writes them, so
-            # both must see the same host folder.
-            {
-                "name": "state",
-                "hostPath": {"path": AGENT_STATE_DIR, "type": "DirectoryOrCreate"},
-            },
-        ],
+        "volumes": volumes,
     }
-    if CONFIG.agent_priority_class:
-        pod_spec["priorityClassName"] = CONFIG.agent_priority_class
-    if CONFIG.agent_tolerations:
-        pod_spec["tolerations"] = CONFIG.agent_tolerations
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
-        "metadata": _metadata(dc, names["daemonset"], namespace),
+        "metadata": metadata(dc, names["daemonset"], namespace),
         "spec": {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate"},

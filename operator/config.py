@@ -42,6 +42,15 @@ class OperatorConfig:
     agent_tolerations: list = field(
         default_factory=lambda: json.loads(os.environ.get("KOVIRT_AGENT_TOLERATIONS") or "[]")
     )
+    #: Host folders the agent and libvirt pods share, one subfolder per node: `<run>/<node>/
+    #: libvirt` holds libvirtd's socket, `<state>/<node>` the console logs and KVM probe.
+    #: Per node, so that several nodes on one machine (the local stack) never share them.
+    host_run_dir: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_HOST_RUN_DIR", "/run/kovirt")
+    )
+    host_state_dir: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_HOST_STATE_DIR", "/var/lib/kovirt")
+    )
     #: Leader election on a coordination.k8s.io Lease (the chart runs two replicas).
     leader_election: bool = field(
         default_factory=lambda: os.environ.get("KOVIRT_LEADER_ELECTION", "false").lower() == "true"

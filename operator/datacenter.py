@@ -1,5 +1,5 @@
-"""DataCenter: connect to Ceph, keep the agents' cephx user, Secret, ConfigMap and DaemonSet
-in step, and report health, capacity and hosts.
+"""DataCenter: connect to Ceph, keep the agents' cephx user, Secret, ConfigMap and
+DaemonSets (agent; libvirt in pod mode) in step, and report health, capacity and hosts.
 
 One level-based `reconcile` serves create, update, resume and the periodic timer.
 """
@@ -14,10 +14,11 @@ import kopf
 
 from kovirt.api.v1alpha1 import DataCenter, DataCenterStatus, Host
 from kovirt.api.v1alpha1.common import GROUP, VERSION
+from kovirt.api.v1alpha1.datacenter import LibvirtMode
 from kovirt.ceph import health as ceph_health
 from kovirt.ceph.errors import CephError
 from kovirt.errors import KovirtError
-from kovirt.operator import agents, ceph_access, kube, storage
+from kovirt.operator import agents, ceph_access, kube, libvirt_pods, storage
 from kovirt.operator.config import CONFIG
 from kovirt.operator.metrics import observe_reconcile, record_datacenter
 from kovirt.operator.reporting import existing_status, publish
@@ -57,7 +58,16 @@ def sync_agent_access(
     kube.apply_object(agents.secret(dc, namespace, user, key))
     kube.apply_object(agents.configmap(dc, namespace, list(target.monitors)))
     kube.apply_object(agents.daemonset(dc, namespace))
+    sync_libvirt_pods(dc, namespace)
     return user, pools
+
+
+def sync_libvirt_pods(dc: DataCenter, namespace: str) -> None:
+    """The libvirt DaemonSet exists exactly when the DataCenter runs libvirt in pods."""
+    if dc.spec.agent.libvirt == LibvirtMode.POD:
+        kube.apply_object(libvirt_pods.daemonset(dc, namespace))
+    else:
+        kube.delete_daemonset(namespace, agents.resource_names(dc.metadata.name)["libvirt"])
 
 
 def observe(dc: DataCenter, status: DataCenterStatus) -> None:

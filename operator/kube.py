@@ -122,6 +122,17 @@ def apply_object(manifest: dict[str, Any]) -> str:
     return "updated"
 
 
+def delete_daemonset(namespace: str, name: str) -> bool:
+    """Delete a DaemonSet if it exists; True when one was deleted."""
+    try:
+        apps().delete_namespaced_daemon_set(name, namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        return False
+    return True
+
+
 def _verbs(kind: str):
     if kind == "Secret":
         api = core()

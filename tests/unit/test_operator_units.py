@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kovirt.api.v1alpha1 import DataCenter, Host, VirtualMachine
-from kovirt.operator import agents
+from kovirt.api.v1alpha1.datacenter import LibvirtMode
+from kovirt.operator import agents, libvirt_pods
 from kovirt.operator.placement import choose_host
 
 
@@ -99,6 +100,45 @@ def test_the_agent_daemonset_is_owned_by_its_data_center_and_gets_no_admin_key()
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert env["KOVIRT_CEPH_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "kovirt-agent-east"
     assert pod["containers"][0]["image"] == "kovirt:0.1.0"  # the operator's default
+
+
+def test_the_agent_is_root_but_unprivileged_and_rolls_freely() -> None:
+    manifest = agents.daemonset(dc(), "kovirt-system")
+    assert manifest["spec"]["updateStrategy"]["type"] == "RollingUpdate"
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["privileged"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["command"][:2] == ["/usr/bin/tini", "--"]
+
+
+def test_libvirt_pods_are_privileged_on_delete_and_share_per_node_folders_with_the_agent() -> None:
+    libvirt = libvirt_pods.daemonset(dc(), "kovirt-system")
+    agent = agents.daemonset(dc(), "kovirt-system")
+    assert libvirt["metadata"]["name"] == "kovirt-libvirt-east"
+    assert libvirt["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    pod = libvirt["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True and pod["nodeSelector"] == {"hv": "y"}
+    container = pod["containers"][0]
+    assert container["securityContext"]["privileged"] is True
+    assert container["command"] == ["/usr/bin/tini", "--", "kovirt-libvirtd"]
+    # The same host folders, per node, at the same paths: the socket and console logs.
+    agent_mounts = agent["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert container["volumeMounts"] == agent_mounts
+    by_path = {m["mountPath"]: m for m in agent_mounts}
+    assert by_path["/run/libvirt"]["subPathExpr"] == "$(KOVIRT_HOST_NAME)/libvirt"
+    assert by_path["/var/lib/kovirt"]["subPathExpr"] == "$(KOVIRT_HOST_NAME)"
+    assert libvirt["spec"]["selector"] != agent["spec"]["selector"]
+
+
+def test_host_mode_mounts_the_hosts_libvirt_socket_folder_as_it_is() -> None:
+    east = dc()
+    east.spec.agent.libvirt = LibvirtMode.HOST
+    mounts = agents.daemonset(east, "ns")["spec"]["template"]["spec"]["containers"][0][
+        "volumeMounts"
+    ]
+    assert all("subPathExpr" not in m for m in mounts)
+    volumes = agents.daemonset(east, "ns")["spec"]["template"]["spec"]["volumes"]
+    assert volumes[0]["hostPath"]["path"] == "/var/run/libvirt"
 
 
 def test_the_agent_secret_holds_only_the_agent_user_and_key() -> None:
