@@ -2,8 +2,9 @@
 #
 # Debian bookworm, because the Ceph (rados, rbd) and libvirt Python bindings exist only as
 # Debian packages, not on PyPI; the venv therefore sees the system site packages.
-# The Debian packages are exactly packaging/apt-packages.txt, the list scripts/bootstrap
-# installs for the local stack (tests/unit/test_dockerfile.py keeps them from drifting).
+# The Debian packages are exactly packaging/apt-packages.txt, the run-time list (the local
+# stack's and the tests' extras are in packaging/apt-packages-dev.txt; scripts/bootstrap
+# installs both; tests/unit/test_dockerfile.py keeps them from drifting).
 #
 # Users: the image runs as the unprivileged user kovirt (uid 10001), which is all the
 # operator needs. The node agent in libvirt "pod" mode runs libvirtd and QEMU itself and

@@ -4,8 +4,9 @@ Nothing can be pulled here and no Docker daemon runs, so the local nodes get the
 from this builder (DESIGN.md §4, "Real nodes"):
 
 - **kovirt**: two layers. The base is a Debian rootfs made by ``mmdebstrap`` from apt's
-  configured sources with exactly ``packaging/apt-packages.txt`` (the list the Dockerfile
-  installs, so the two images cannot drift), a venv in ``/opt/kovirt`` that sees the
+  configured sources with exactly ``packaging/apt-packages.txt`` (the run-time list the
+  Dockerfile installs, so the two images cannot drift; the local stack's extras in
+  ``apt-packages-dev.txt`` stay out), a venv in ``/opt/kovirt`` that sees the
   Debian bindings, and the ``kovirt`` user (uid 10001), as in the Dockerfile. The app layer
   is the kovirt wheel installed into that venv. The base changes only with the package
   list, so a code change rebuilds the small app layer alone.
@@ -47,6 +48,8 @@ SUITE = "bookworm"
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 USER_ID = 10001
 VENV = "/opt/kovirt"
+# The Debian-only Python modules the image exists for; the base layer fails without them.
+BINDINGS = "rados, rbd, libvirt, lxml"
 # Bump when the recipe below changes in a way the hashed inputs do not show.
 RECIPE_VERSION = "1"
 # A Debian rootfs with Python is tens of megabytes; less means the build went wrong.
@@ -120,8 +123,9 @@ class Images:
 
 
 def package_list(path: Path | None = None) -> list[str]:
-    """The package names of packaging/apt-packages.txt, read as the Dockerfile's
-    `grep -vE '^\\s*(#|$)'` reads it (one name a line, comments and blanks skipped)."""
+    """The package names of packaging/apt-packages.txt (the image's run-time list), read as
+    the Dockerfile's `grep -vE '^\\s*(#|$)'` reads it (one name a line, comments and blanks
+    skipped)."""
     path = path or repo_root() / "packaging" / "apt-packages.txt"
     names = []
     for line in path.read_text().splitlines():
@@ -327,13 +331,15 @@ def _ensure_base(echo: Echo) -> Path:
 
 def _mmdebstrap_argv(tar: Path, python_json: Path) -> list[str]:
     # The hooks do what the Dockerfile's RUN lines do after apt: the venv that sees the
-    # Debian bindings and the unprivileged user. The Python version is recorded so the app
-    # layer lands in the venv's site-packages.
+    # Debian bindings (which must import there, as the Dockerfile checks) and the
+    # unprivileged user. The Python version is recorded so the app layer lands in the venv's
+    # site-packages.
     version_probe = (
         "import json, sys; print(json.dumps({'version': '%d.%d' % sys.version_info[:2]}))"
     )
     hooks = [
         f'chroot "$1" python3 -m venv --system-site-packages {VENV}',
+        f'chroot "$1" {VENV}/bin/python -c "import {BINDINGS}"',
         f'chroot "$1" useradd --system --uid {USER_ID} --user-group '
         "--home-dir /var/lib/kovirt --create-home kovirt",
         f'chroot "$1" python3 -c "{version_probe}" > {python_json}',

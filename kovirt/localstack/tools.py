@@ -3,8 +3,8 @@
 helm has no Debian package in bookworm and nothing can be downloaded but modules, so it is
 built once with `go install helm.sh/helm/v3/cmd/helm@<version>` into
 ``cache_dir("bin")/helm-<version>/`` and reused after that. promtool and the Lua
-interpreter come from Debian packages listed in packaging/apt-packages.txt. Each finder
-raises MissingDependency with the command that installs what is missing.
+interpreter come from Debian packages listed in packaging/apt-packages-dev.txt. Each
+finder raises MissingDependency with the command that installs what is missing.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def lua() -> Path:
         if found:
             return Path(found)
     raise MissingDependency(
-        "no Lua interpreter found: apt-get install lua5.1 (listed in packaging/apt-packages.txt)"
+        "no Lua interpreter found: apt-get install lua5.1 "
+        "(listed in packaging/apt-packages-dev.txt)"
     )
 
 
@@ -98,6 +99,7 @@ def _debian_program(name: str, package: str) -> Path:
     found = shutil.which(name)
     if found is None:
         raise MissingDependency(
-            f"{name} is missing: apt-get install {package} (listed in packaging/apt-packages.txt)"
+            f"{name} is missing: apt-get install {package} "
+            "(listed in packaging/apt-packages-dev.txt)"
         )
     return Path(found)

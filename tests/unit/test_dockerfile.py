@@ -1,8 +1,9 @@
-"""The Dockerfile: Debian base, exactly the project's package list, a non-root operator.
+"""The Dockerfile: Debian base, exactly the run-time package list, a non-root operator.
 
 No Docker daemon runs here, so these tests read the Dockerfile; the package filter it
-uses is run for real by bash on packaging/apt-packages.txt and compared with the one
-scripts/bootstrap runs, so the image and the local stack cannot install different sets.
+uses is run for real by bash on packaging/apt-packages.txt and compared with the list, and
+the one scripts/bootstrap runs must give that list plus packaging/apt-packages-dev.txt (the
+local stack's and the tests' extras), so the image and the local stack cannot drift.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-PACKAGE_LIST = "packaging/apt-packages.txt"
+PACKAGE_LIST = "packaging/apt-packages.txt"  # what the image needs at run time
+DEV_PACKAGE_LIST = "packaging/apt-packages-dev.txt"  # only the local stack and the tests
 
 
 @dataclass
@@ -83,11 +85,19 @@ def packages_by(filter_argv: list[str]) -> list[str]:
     return done.stdout.split()
 
 
+def listed(relative_path: str) -> list[str]:
+    """The names in a list file, read here without any of the shell filters under test."""
+    lines = (ROOT / relative_path).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
 def bootstrap_packages() -> list[str]:
     bootstrap = (ROOT / "scripts" / "bootstrap").read_text()
     line = next(line for line in bootstrap.splitlines() if "grep" in line and PACKAGE_LIST in line)
-    command = re.search(r"\$\((grep .*)\)", line).group(1)
-    return packages_by(shlex.split(command.replace(PACKAGE_LIST, str(ROOT / PACKAGE_LIST))))
+    words = shlex.split(re.search(r"\$\((grep .*)\)", line).group(1))
+    return packages_by(
+        [str(ROOT / word) if word.startswith("packaging/") else word for word in words]
+    )
 
 
 def apt_install_words(command: str) -> list[str]:
@@ -104,10 +114,10 @@ def test_every_stage_is_debian_bookworm():
         assert re.fullmatch(r"debian:bookworm(-slim)?(@sha256:[0-9a-f]{64})?", stage.base)
 
 
-def test_the_image_installs_exactly_the_package_list_bootstrap_installs():
+def test_the_image_installs_exactly_the_run_time_package_list():
     stage = runtime_stage()
-    copied = [args for args in stage.args_of("COPY") if PACKAGE_LIST in args]
-    assert len(copied) == 1, "the runtime stage must COPY packaging/apt-packages.txt"
+    copied = [args for args in stage.args_of("COPY") if "apt-packages" in args]
+    assert [args.split()[0] for args in copied] == [PACKAGE_LIST], "the run-time list only"
     destination = copied[0].split()[-1]
     installs = [run for run in stage.args_of("RUN") if "apt-get install" in run]
     assert len(installs) == 1, "one apt-get install, fed by the list"
@@ -115,16 +125,29 @@ def test_the_image_installs_exactly_the_package_list_bootstrap_installs():
     # The install takes its names from the list only: no literal package beside it.
     assert all(word.startswith("-") for word in apt_install_words(installs[0]))
     image = packages_by(apt_filter(installs[0], str(ROOT / PACKAGE_LIST)))
-    assert sorted(image) == sorted(bootstrap_packages())
+    assert image == listed(PACKAGE_LIST)
     assert {"python3-rados", "python3-rbd", "python3-libvirt", "tini"} <= set(image)
+    assert {"qemu-system-x86", "qemu-block-extra", "libvirt-daemon-system"} <= set(image)
 
 
-def test_the_build_stage_installs_nothing_outside_the_list():
-    listed = set(bootstrap_packages())
+def test_bootstrap_installs_the_run_time_and_the_dev_lists():
+    assert sorted(bootstrap_packages()) == sorted(listed(PACKAGE_LIST) + listed(DEV_PACKAGE_LIST))
+
+
+def test_the_lists_do_not_overlap_and_the_image_carries_no_local_stack_daemon():
+    runtime, dev = listed(PACKAGE_LIST), listed(DEV_PACKAGE_LIST)
+    assert len(set(runtime)) == len(runtime) and len(set(dev)) == len(dev)
+    assert not set(runtime) & set(dev)
+    local_stack_only = {"ceph-mon", "ceph-osd", "containerd", "mmdebstrap", "prometheus"}
+    assert local_stack_only <= set(dev)
+
+
+def test_the_build_stage_installs_nothing_outside_the_run_time_list():
+    runtime = set(listed(PACKAGE_LIST))
     for stage in parse_dockerfile(DOCKERFILE.read_text())[:-1]:
         for run in stage.args_of("RUN"):
             named = {word for word in apt_install_words(run) if not word.startswith("-")}
-            assert named <= listed, named - listed
+            assert named <= runtime, named - runtime
 
 
 def test_the_venv_sees_the_debian_bindings_and_holds_the_kovirt_wheel():

@@ -1,4 +1,4 @@
-"""The image builder: one package list with the Dockerfile, content-addressed caching, and a
+"""The image builder: the Dockerfile's run-time package list, content-addressed caching, and a
 pause image that really runs (gcc and umoci are real here; mmdebstrap is exercised by the
 integration tests)."""
 
@@ -12,16 +12,24 @@ import time
 
 from kovirt.localstack import images
 from kovirt.localstack.paths import repo_root
-from tests.unit.test_dockerfile import apt_filter, packages_by, runtime_stage
+from tests.unit.test_dockerfile import (
+    DEV_PACKAGE_LIST,
+    PACKAGE_LIST,
+    apt_filter,
+    listed,
+    packages_by,
+    runtime_stage,
+)
 
 
 def dockerfile_packages() -> list[str]:
     install = next(run for run in runtime_stage().args_of("RUN") if "apt-get install" in run)
-    return packages_by(apt_filter(install, str(repo_root() / "packaging" / "apt-packages.txt")))
+    return packages_by(apt_filter(install, str(repo_root() / PACKAGE_LIST)))
 
 
 def test_the_builder_installs_exactly_the_packages_the_dockerfile_installs():
-    assert images.package_list() == dockerfile_packages()
+    assert images.package_list() == dockerfile_packages() == listed(PACKAGE_LIST)
+    assert not set(images.package_list()) & set(listed(DEV_PACKAGE_LIST))
 
 
 def test_the_package_list_reader_skips_comments_and_blank_lines(tmp_path):
@@ -42,6 +50,7 @@ def test_mmdebstrap_gets_every_listed_package_and_apts_own_sources():
 def test_the_base_layer_makes_the_venv_and_user_the_dockerfile_makes():
     hooks = " ".join(images._mmdebstrap_argv(repo_root() / "x.tar", repo_root() / "p.json"))
     assert f"python3 -m venv --system-site-packages {images.VENV}" in hooks
+    assert f'{images.VENV}/bin/python -c "import rados, rbd, libvirt' in hooks
     assert f"useradd --system --uid {images.USER_ID}" in hooks
     runs = " ".join(runtime_stage().args_of("RUN"))
     assert f"--uid {images.USER_ID}" in runs
