@@ -3,14 +3,22 @@
 All three run as plain processes on loopback, on ports picked free at start, with their
 data, logs, pid files, certificates and the admin kubeconfig in one state folder
 (``state_dir("controlplane")`` unless told otherwise). ``up`` is idempotent and ``down``
-stops exactly the processes ``up`` started, API server before etcd (with etcd gone first,
-the API server ignores SIGTERM for a long time).
+stops exactly the processes ``up`` started, API server before etcd.
+
+Stopping takes about a second. On SIGTERM the API server's pre-shutdown hook removes it from
+the ``kubernetes`` Service's endpoints, through etcd and through a client that calls the API
+server itself at its bind address; it gives up after 20 s (twice the endpoint reconciler's
+10 s interval). So the API server must stop while etcd still runs and while its address
+still exists: a caller that deletes the interface holding ``bind_address`` first (the local
+nodes' bridge) makes that hook wait its full 20 s. ``down`` notices a vanished address and
+gives the API server only a few seconds before SIGKILL then.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import fcntl
 import http.client
 import json
@@ -34,7 +42,7 @@ from kovirt.localstack.certs import (
     ensure_certs,
 )
 from kovirt.localstack.paths import state_dir
-from kovirt.localstack.process import Daemon, free_port
+from kovirt.localstack.process import Daemon, Exit, free_port
 
 Echo = Callable[[str], None]
 
@@ -47,10 +55,15 @@ CONTROLLERS = (
     "-persistentvolume-binder,-attachdetach"
 )
 READY_TIMEOUT_S = 90.0
-# How long each daemon gets to exit on SIGTERM before SIGKILL.
+# How long each daemon gets to exit on SIGTERM before SIGKILL. All of them exit within
+# about a second when stopped in order (clients, API server, etcd); the limits are for a
+# daemon that hangs.
 STOP_TIMEOUT_S = {"kube-scheduler": 10.0, "kube-controller-manager": 10.0}
 APISERVER_STOP_TIMEOUT_S = 20.0
 ETCD_STOP_TIMEOUT_S = 10.0
+# The API server's limit when its bind address is gone: its endpoint-removal hook can only
+# time out (20 s), everything else of its shutdown takes about a second.
+APISERVER_ADDRESS_GONE_STOP_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,8 @@ class ControlPlane:
         self.certs = CertFiles(self.root / "certs")
         self.kubeconfig = self.root / "kubeconfig"
         self._ports_file = self.root / "ports.json"
+        # How each daemon the last stop stopped went (SIGTERM or SIGKILL, how long).
+        self.last_stop: dict[str, Exit] = {}
 
     # -- public verbs -------------------------------------------------------------------
 
@@ -315,16 +330,30 @@ class ControlPlane:
     # -- stopping -----------------------------------------------------------------------
 
     def _stop_all(self) -> list[str]:
-        stopped = []
-        # Clients first, the API server next, etcd last.
-        for name in ("kube-scheduler", "kube-controller-manager"):
-            if self._daemon(name).stop(STOP_TIMEOUT_S[name]):
-                stopped.append(name)
-        if self._daemon("kube-apiserver").stop(APISERVER_STOP_TIMEOUT_S):
-            stopped.append("kube-apiserver")
-        if self._daemon("etcd").stop(ETCD_STOP_TIMEOUT_S):
-            stopped.append("etcd")
-        return stopped
+        """Clients first, the API server next, etcd last; how each went is in last_stop."""
+        self.last_stop = {}
+        for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+            daemon = self._daemon(name)
+            timeout_s = self._stop_timeout(name) if daemon.running() else 0.0
+            how = daemon.terminate(timeout_s)  # None: it was not running
+            if how is not None:
+                self.last_stop[name] = how
+                if how.killed:
+                    self.echo(f"{name} did not exit within {timeout_s:.0f}s of SIGTERM: killed")
+        return list(self.last_stop)
+
+    def _stop_timeout(self, name: str) -> float:
+        if name == "etcd":
+            return ETCD_STOP_TIMEOUT_S
+        if name != "kube-apiserver":
+            return STOP_TIMEOUT_S[name]
+        if address_is_local(self.host):
+            return APISERVER_STOP_TIMEOUT_S
+        self.echo(
+            f"kube-apiserver's address {self.host} is no longer on this machine: its shutdown "
+            f"cannot reach itself, so it gets {APISERVER_ADDRESS_GONE_STOP_TIMEOUT_S:.0f}s"
+        )
+        return APISERVER_ADDRESS_GONE_STOP_TIMEOUT_S
 
     # -- state ----------------------------------------------------------------------------
 
@@ -431,6 +460,18 @@ class ControlPlane:
             return None
         finally:
             connection.close()
+
+
+def address_is_local(host: str) -> bool:
+    """True while an interface of this machine holds the IP address host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, 0))
+        except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                return False
+            raise
+    return True
 
 
 def _port_is_free(port: int, host: str = HOST) -> bool:

@@ -18,6 +18,14 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class Exit:
+    """How a stopped daemon went: on its own after SIGTERM, or SIGKILLed after the timeout."""
+
+    killed: bool
+    seconds: float  # from SIGTERM until the process was gone
+
+
+@dataclass(frozen=True)
 class Daemon:
     """One long-running process of the local stack: its name, pid file and log file."""
 
@@ -85,16 +93,22 @@ class Daemon:
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         """SIGTERM, wait up to timeout_s, then SIGKILL. True if something was stopped."""
+        return self.terminate(timeout_s) is not None
+
+    def terminate(self, timeout_s: float = 10.0) -> Exit | None:
+        """stop() that says how the process went; None if it was not running."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
-            return False
+            return None
+        started = time.monotonic()
         _signal(pid, signal.SIGTERM)
-        if not _wait_gone(pid, timeout_s):
+        killed = not _wait_gone(pid, timeout_s)
+        if killed:
             _signal(pid, signal.SIGKILL)
             _wait_gone(pid, 5.0)
         self.pid_file.unlink(missing_ok=True)
-        return True
+        return Exit(killed=killed, seconds=time.monotonic() - started)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

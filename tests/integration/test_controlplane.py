@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -13,7 +15,11 @@ import pytest
 from kubernetes import client as k8s_client
 
 from kovirt.localstack import binaries
-from kovirt.localstack.controlplane import ControlPlane
+from kovirt.localstack.controlplane import (
+    APISERVER_ADDRESS_GONE_STOP_TIMEOUT_S,
+    ControlPlane,
+    address_is_local,
+)
 
 pytestmark = pytest.mark.controlplane
 
@@ -69,6 +75,11 @@ def test_up_is_idempotent_and_down_leaves_no_process_and_no_listening_port(tmp_p
     }
     # Clients before the API server, the API server before etcd.
     assert stopped == ["kube-controller-manager", "kube-apiserver", "etcd"]
+    # Each exited on SIGTERM; none sat out its timeout to be killed (the API server did
+    # when etcd or its own address was gone first: 20 s).
+    assert {name: how.killed for name, how in plane.last_stop.items()} == dict.fromkeys(
+        stopped, False
+    )
     alive = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids if _pid_alive(pid)}
     assert alive == {}
     assert [port for port in ports.values() if _listening(port)] == []
@@ -118,6 +129,43 @@ def test_up_moves_to_new_ports_when_a_saved_one_is_taken(tmp_path: Path):
 
 def test_down_on_a_plane_that_never_ran_stops_nothing(tmp_path: Path):
     assert ControlPlane(tmp_path / "cp", echo=lambda _: None).down() == []
+
+
+def test_an_address_is_local_only_while_an_interface_holds_it():
+    assert address_is_local("127.0.0.1")
+    assert not address_is_local("198.51.100.77")  # TEST-NET-2, on no interface here
+
+
+@contextlib.contextmanager
+def _bridge_with(address: str):
+    """A bridge of this test's own holding address (deleted on exit if still there)."""
+    name = f"kvcp{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "delete", name], capture_output=True)
+
+
+def test_a_plane_whose_address_vanished_stops_in_seconds_not_twenty(tmp_path: Path):
+    # What `kovirt nodes down` did: the bridge holding the plane's address went first, so
+    # the API server's endpoint-removal hook, calling itself there, could only time out.
+    address = "10.215.0.1"
+    messages: list[str] = []
+    plane = ControlPlane(tmp_path / "cp", echo=messages.append, bind_address=address)
+    with _bridge_with(address) as bridge:
+        try:
+            assert plane.up().server.startswith(f"https://{address}:")
+            subprocess.run(["ip", "link", "delete", bridge], check=True)
+        finally:
+            stopped = plane.down()
+    assert stopped == ["kube-controller-manager", "kube-apiserver", "etcd"]
+    apiserver = plane.last_stop["kube-apiserver"]
+    assert apiserver.seconds < APISERVER_ADDRESS_GONE_STOP_TIMEOUT_S + 2, apiserver
+    assert any(f"address {address} is no longer on this machine" in m for m in messages)
+    assert not plane.last_stop["etcd"].killed
 
 
 # -- controllers, on the session's plane ---------------------------------------------------
