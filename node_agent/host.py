@@ -1,9 +1,10 @@
 """The Host object and its Lease: who this hypervisor is, what it offers, that it lives.
 
 Liveness is the Lease `kovirt-host-<name>` (namespace KOVIRT_NAMESPACE), renewed every
-leaseDurationSeconds / 4. The agent marks its Host Ready while it runs and NotReady when
-it stops cleanly (SIGTERM/SIGINT); an agent that dies cannot mark itself, so whoever reads
-the Host must also check the Lease: stale after `status.leaseDurationSeconds`
+leaseDurationSeconds / 4 and owned by the Host (deleting the Host garbage-collects it).
+The agent marks its Host Ready while it runs and NotReady when it stops cleanly
+(SIGTERM/SIGINT); an agent that dies cannot mark itself, so whoever reads the Host must
+also check the Lease: stale after `status.leaseDurationSeconds`
 (see node_agent/README.md, "Host liveness").
 """
 
@@ -40,7 +41,14 @@ def host_spec(config: AgentConfig) -> HostSpec:
 
 def ensure_host(kube: Kube, config: AgentConfig) -> dict[str, Any]:
     """Create the Host, or bring its dataCenter and labels to ours (maintenance is the
-    admin's: never touched)."""
+    admin's: never touched); then make sure an existing Lease is owned by this Host."""
+    host = _create_or_update_host(kube, config)
+    if host.get("metadata", {}).get("uid"):
+        kube.own_lease(config.namespace, config.lease_name, host)
+    return host
+
+
+def _create_or_update_host(kube: Kube, config: AgentConfig) -> dict[str, Any]:
     spec = host_spec(config).to_wire()
     current = kube.get_host(config.host_name)
     if current is None:

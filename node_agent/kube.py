@@ -29,6 +29,17 @@ def load_client() -> kubernetes.client.ApiClient:
     return kubernetes.client.ApiClient()
 
 
+def host_owner_reference(host: dict[str, Any]) -> dict[str, str]:
+    """An ownerReference to a Host: its Lease goes with it (garbage collection). No
+    blockOwnerDeletion: that would need finalizer rights on Hosts, and nothing waits."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Host",
+        "name": host["metadata"]["name"],
+        "uid": host["metadata"]["uid"],
+    }
+
+
 def micro_time(now: datetime | None = None) -> str:
     """RFC 3339 with exactly six fractional digits, as a Lease's MicroTime must be."""
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -118,7 +129,10 @@ class Kube:
     # -- Lease ----------------------------------------------------------------------------
 
     def renew_lease(self, namespace: str, name: str, holder: str, duration_s: int) -> None:
-        """Renew (or create) the host's Lease: renewTime is the heartbeat."""
+        """Renew (or create) the Lease of the Host named holder: renewTime is the heartbeat.
+
+        A Lease is created owned by its Host, so deleting the Host garbage-collects it; with
+        the Host gone none is created (it would outlive everything that reads it)."""
         now = micro_time()
         spec = {"holderIdentity": holder, "leaseDurationSeconds": duration_s, "renewTime": now}
         try:
@@ -127,10 +141,17 @@ class Kube:
         except ApiException as error:
             if error.status != 404:
                 raise
+        host = self.get_host(holder)
+        if host is None:
+            raise LookupError(f"Host {holder} does not exist: Lease {namespace}/{name} not made")
         body = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "ownerReferences": [host_owner_reference(host)],
+            },
             "spec": {**spec, "acquireTime": now},
         }
         try:
@@ -138,6 +159,20 @@ class Kube:
         except ApiException as error:
             if error.status != 409:  # created meanwhile: the next renewal patches it
                 raise
+
+    def own_lease(self, namespace: str, name: str, host: dict[str, Any]) -> None:
+        """Make an existing Lease owned by the Host (one made by an agent that did not set
+        the owner, or for an earlier Host of that name); no Lease: nothing to do."""
+        try:
+            lease = self.coordination.read_namespaced_lease(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return
+            raise
+        owners = lease.metadata.owner_references or []
+        if [owner.uid for owner in owners] != [host["metadata"]["uid"]]:
+            patch = {"metadata": {"ownerReferences": [host_owner_reference(host)]}}
+            self.coordination.patch_namespaced_lease(name, namespace, patch)
 
     # -- Events ---------------------------------------------------------------------------
 
