@@ -68,11 +68,18 @@ def test_helm_lint_passes_with_defaults_and_with_every_option_on():
 def test_the_charts_crds_are_the_generated_ones_not_a_copy():
     link = CHART / "crds"
     assert link.is_symlink() and link.resolve() == (ROOT / "crds").resolve()
-    # `helm template --include-crds` is what Argo CD renders; `helm show crds` would do too,
-    # but it joins the files without `---`, so its output is not one YAML stream.
+    # `helm template --include-crds` is what Argo CD renders.
     shown = find(render("--include-crds"), "CustomResourceDefinition")
     assert sorted(shown, key=lambda crd: crd["metadata"]["name"]) == sorted(
         crd_files().values(), key=lambda crd: crd["metadata"]["name"]
+    )
+
+
+def test_helm_show_crds_prints_one_yaml_document_per_crd():
+    # helm joins the files as they are: each must open its own document with `---`.
+    shown = [doc for doc in yaml.safe_load_all(helm("show", "crds", str(CHART)).stdout) if doc]
+    assert sorted(doc["metadata"]["name"] for doc in shown) == sorted(
+        crd["metadata"]["name"] for crd in crd_files().values()
     )
 
 
