@@ -52,6 +52,22 @@ class Agent:
                 log.info("waiting for libvirtd: %s", error)
                 self.stopping.wait(2)
 
+    def _await_libvirt_without_kvm(self, timeout_s: float = 60) -> Hypervisor:
+        """The libvirt pod (kovirt-libvirtd) reads the probe result, hides /dev/kvm and
+        restarts libvirtd once; with the device present every guest start stalls."""
+        log.info("waiting for the libvirt pod to restart libvirtd without /dev/kvm")
+        deadline = time.monotonic() + timeout_s
+        hv = self.hv
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            hv.close()
+            self.stopping.wait(1)
+            hv = self._connect_libvirt()
+            with contextlib.suppress(Exception):
+                if not hv.offers_kvm():
+                    return hv
+        log.warning("libvirtd still offers KVM after %.0fs: guests may start slowly", timeout_s)
+        return hv
+
     def start(self) -> None:
         config = self.config
         config.console_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +76,8 @@ class Agent:
             config.hypervisor, self.hv, config.state_dir, config.probe_kernel, config.host_name
         )
         log.info("hypervisor mode %s: %s", probe.mode, probe.reason)
+        if config.libvirt_mode == "pod" and probe.mode == "qemu" and self.hv.offers_kvm():
+            self.hv = self._await_libvirt_without_kvm()
         secret_uuid = self.hv.ensure_ceph_secret(config.ceph_user, config.ceph_key)
         libvirt_version, qemu_version = self.hv.versions()
         cpus, memory_bytes = self.hv.cpus_and_memory()

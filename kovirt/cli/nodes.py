@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+
 import typer
 
+from kovirt.localstack import binaries
 from kovirt.localstack.nodes import DEFAULT_NODES, NodeStack
 
 app = typer.Typer(
@@ -74,3 +78,12 @@ def start(node: str = typer.Argument(..., help="A node name, e.g. kv-node-2.")) 
 def kubeconfig() -> None:
     """Print the path of the admin kubeconfig of the nodes' control plane."""
     typer.echo(NodeStack(echo=_echo).kubeconfig)
+
+
+@app.command()
+def env() -> None:
+    """Print exports for KUBECONFIG and the pinned kubectl: eval "$(kovirt nodes env)"."""
+    bin_dir = binaries.binaries().kubectl_dir
+    path = shlex.quote(str(bin_dir)) + os.pathsep + "$PATH"
+    config = shlex.quote(str(NodeStack(echo=_echo).kubeconfig))
+    typer.echo(f"export KUBECONFIG={config}; export PATH={path}")

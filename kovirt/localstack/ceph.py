@@ -78,8 +78,11 @@ class ClusterStatus:
 class LocalCeph:
     """Create, start, stop and inspect the local cluster kept in one state folder."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, public_addr: str = "127.0.0.1") -> None:
+        """`public_addr`: where the daemons listen; the real-nodes stack uses its bridge
+        address so that pods reach the monitors and OSDs."""
         self.root = root or state_dir("ceph")
+        self.public_addr = public_addr
         self.log_dir = self.root / "logs"
         self.pid_dir = self.root / "pids"
         self.run_dir = self.root / "run"
@@ -164,8 +167,10 @@ class LocalCeph:
         for folder in (self.root, self.log_dir, self.pid_dir, self.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
         fsid = str(uuid.uuid4())
-        mon_host = f"[v2:127.0.0.1:{free_port()}]"
-        self.conf_path.write_text(render_conf(self.root, fsid, mon_host, osd_bytes))
+        mon_host = f"[v2:{self.public_addr}:{free_port()}]"
+        self.conf_path.write_text(
+            render_conf(self.root, fsid, mon_host, osd_bytes, self.public_addr)
+        )
         self._make_keyrings()
         self._mkfs_mon(fsid, mon_host)
         meta = {"fsid": fsid, "mon_host": mon_host, "osds": 0}
@@ -395,17 +400,19 @@ class LocalCeph:
         tmp.replace(self.meta_path)
 
 
-def render_conf(root: Path, fsid: str, mon_host: str, osd_bytes: int) -> str:
+def render_conf(
+    root: Path, fsid: str, mon_host: str, osd_bytes: int, public_addr: str = "127.0.0.1"
+) -> str:
     """ceph.conf for a one-machine test cluster; every path points inside root."""
     return f"""\
 [global]
 fsid = {fsid}
 mon_host = {mon_host}
-public_addr = 127.0.0.1
+public_addr = {public_addr}
 auth_cluster_required = cephx
 auth_service_required = cephx
 auth_client_required = cephx
-# msgr v2 only, on loopback.
+# msgr v2 only, on public_addr (loopback unless the real-nodes stack asks its bridge).
 ms_bind_msgr1 = false
 ms_bind_msgr2 = true
 run_dir = {root}/run

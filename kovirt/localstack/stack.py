@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kovirt.errors import KovirtError
 from kovirt.localstack import binaries
-from kovirt.localstack.ceph import LocalCeph
+from kovirt.localstack.ceph import CephInfo, LocalCeph
 from kovirt.localstack.controlplane import ControlPlane
 from kovirt.localstack.libvirt import LibvirtStack
 from kovirt.localstack.paths import cache_dir, repo_root, state_dir
@@ -123,49 +123,12 @@ class Stack:
         return f"libvirt {status.libvirt_version}, hypervisor {status.hypervisor}"
 
     def _images(self) -> str:
-        from kovirt.guest.build import build_test_guest
-
-        guest = build_test_guest(cache_dir("guest"))
-        served = self.root / "images"
-        served.mkdir(exist_ok=True)
-        target = served / "guest.img"
-        if not target.exists() or target.stat().st_size != guest.disk_image.stat().st_size:
-            shutil.copyfile(guest.disk_image, target)
-        self.images.start(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(served),
-                str(IMAGE_PORT),
-            ]
-        )
-        wait_until(
-            lambda: _http_ok(f"http://127.0.0.1:{IMAGE_PORT}/guest.img"),
-            15,
-            what="the image server",
-        )
-        return f"http://127.0.0.1:{IMAGE_PORT}/guest.img"
+        return serve_guest_image(self.images, self.root / "images", "127.0.0.1")
 
     def _operator(self) -> str:
         info = self.ceph.up(say=lambda _: None)
         self.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": ADMIN_SECRET, "namespace": OPERATOR_NAMESPACE},
-            "data": {
-                k: base64.b64encode(v.encode()).decode()
-                for k, v in {
-                    "user": "admin",
-                    "key": info.admin_key,
-                    "monitors": info.mon_host,
-                }.items()
-            },
-        }
+        secret = admin_secret(info)
         self.kubectl("apply", "-f", "-", input=json.dumps(secret))
         pid = self.operator.start(
             [
@@ -191,25 +154,7 @@ class Stack:
         return start_agent(self, SAMPLE_DC, HOST_NAME)
 
     def _wait_sample_vm(self, timeout_s: float) -> str:
-        namespace, name = SAMPLE_VM
-        last = {"phase": None}
-
-        def running() -> bool:
-            out = self.kubectl(
-                "get", "kvm", name, "-n", namespace, "-o", "jsonpath={.status.phase}", check=False
-            )
-            if out != last["phase"]:
-                self.say(f"    VirtualMachine {namespace}/{name}: {out or 'no phase yet'}")
-                last["phase"] = out
-            if out == "Failed":
-                raise KovirtError(
-                    f"the sample VM failed: kubectl describe kvm -n {namespace} {name}; "
-                    f"logs in {self.root / 'logs'}"
-                )
-            return out == "Running"
-
-        wait_until(running, timeout_s, interval_s=1, what="the sample VM to be Running")
-        return f"kubectl get kvm -n {namespace} {name}"
+        return wait_sample_vm(self.kubectl, self.say, timeout_s, f"logs in {self.root / 'logs'}")
 
     # -- down / status -------------------------------------------------------------------
 
@@ -246,6 +191,55 @@ class Stack:
         if plane.ready:
             rows.append(("kovirt objects", "\n" + self.kubectl("get", "kovirt", "-A", check=False)))
         return rows
+
+
+def serve_guest_image(daemon: Daemon, folder: Path, address: str) -> str:
+    """Build (or reuse) the test guest and serve it over HTTP on address:IMAGE_PORT."""
+    from kovirt.guest.build import build_test_guest
+
+    guest = build_test_guest(cache_dir("guest"))
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "guest.img"
+    if not target.exists() or target.stat().st_size != guest.disk_image.stat().st_size:
+        shutil.copyfile(guest.disk_image, target)
+    argv = [sys.executable, "-m", "http.server", "--bind", address, "--directory", str(folder)]
+    daemon.start([*argv, str(IMAGE_PORT)])
+    url = f"http://{address}:{IMAGE_PORT}/guest.img"
+    wait_until(lambda: _http_ok(url), 15, what="the image server")
+    return url
+
+
+def admin_secret(info: CephInfo) -> dict:
+    """The Secret DataCenter `local` names: the Ceph admin identity, for the operator only."""
+    data = {"user": "admin", "key": info.admin_key, "monitors": info.mon_host}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": ADMIN_SECRET, "namespace": OPERATOR_NAMESPACE},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def wait_sample_vm(kubectl: Callable[..., str], say: Say, timeout_s: float, hint: str) -> str:
+    """Wait for the sample VM to run, printing each phase it passes."""
+    namespace, name = SAMPLE_VM
+    last = {"phase": None}
+
+    def running() -> bool:
+        out = kubectl(
+            "get", "kvm", name, "-n", namespace, "-o", "jsonpath={.status.phase}", check=False
+        )
+        if out != last["phase"]:
+            say(f"    VirtualMachine {namespace}/{name}: {out or 'no phase yet'}")
+            last["phase"] = out
+        if out == "Failed":
+            raise KovirtError(
+                f"the sample VM failed: kubectl describe kvm -n {namespace} {name}; {hint}"
+            )
+        return out == "Running"
+
+    wait_until(running, timeout_s, interval_s=1, what="the sample VM to be Running")
+    return f"kubectl get kvm -n {namespace} {name}"
 
 
 def forget_controlplane_data(root: Path) -> None:

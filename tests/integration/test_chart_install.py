@@ -109,7 +109,10 @@ def test_helm_installs_the_operator_rbac_and_crds_and_uninstalls_them(
         assert can_i(controlplane, as_agent, "create", "hosts.kovirt.io", "default")
         assert can_i(controlplane, as_agent, "update", "leases.coordination.k8s.io", kube_namespace)
         assert can_i(controlplane, as_agent, "patch", "virtualmachines.kovirt.io/status", "default")
-        assert not can_i(controlplane, as_agent, "patch", "virtualmachines.kovirt.io", "default")
+        # Its finalizer on its VMs: patch, but never update, create or delete a VM.
+        assert can_i(controlplane, as_agent, "patch", "virtualmachines.kovirt.io", "default")
+        for verb in ("update", "create", "delete"):
+            assert not can_i(controlplane, as_agent, verb, "virtualmachines.kovirt.io", "default")
         assert not can_i(controlplane, as_agent, "patch", "storagedomains.kovirt.io/status", "x")
         assert not can_i(controlplane, as_agent, "get", "secrets", kube_namespace)
     finally:
