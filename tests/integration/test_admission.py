@@ -219,7 +219,11 @@ INVALID_ON_CREATE = {
     ),
     "replica size 0": (
         with_pool(replicated={"size": 0}),
-        ["spec.pool.replicated.size", "should be greater than or equal to 1"],
+        ["spec.pool.replicated.size", "should be greater than or equal to 2"],
+    ),
+    "replica size 1 (Ceph refuses one-copy pools)": (
+        with_pool(replicated={"size": 1}),
+        ["spec.pool.replicated.size", "should be greater than or equal to 2"],
     ),
     "replica size 11": (
         with_pool(replicated={"size": 11}),
@@ -372,6 +376,12 @@ INVALID_UPDATES = {
         "spec.pool.failureDomain",
         "host",
         ["the pool layout", "is immutable"],
+    ),
+    "replica size down to 1": (
+        storage_domain(),
+        "spec.pool.replicated.size",
+        1,
+        ["spec.pool.replicated.size", "should be greater than or equal to 2"],
     ),
     "storage domain type": (storage_domain(), "spec.type", "iso", ["type is immutable"]),
     "storage domain's data center": (

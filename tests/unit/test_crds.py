@@ -56,10 +56,10 @@ def test_a_pool_is_replicated_xor_erasure_coded() -> None:
     assert "has(self.replicated) != has(self.erasureCoded)" in rules(pool)
 
 
-def test_replicated_size_is_one_to_ten_and_min_size_at_most_size() -> None:
+def test_replicated_size_is_two_to_ten_and_min_size_at_most_size() -> None:
     pool = schema_of("storagedomains")["properties"]["spec"]["properties"]["pool"]
     replicated = pool["properties"]["replicated"]
-    assert replicated["properties"]["size"]["minimum"] == 1
+    assert replicated["properties"]["size"]["minimum"] == 2  # Ceph refuses size 1
     assert replicated["properties"]["size"]["maximum"] == 10
     assert "!has(self.minSize) || self.minSize <= self.size" in rules(replicated)
 

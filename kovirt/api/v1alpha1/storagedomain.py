@@ -54,7 +54,14 @@ class ReplicatedLayout(ApiModel):
         }
     )
 
-    size: int = Field(default=3, ge=1, le=10, description="Copies of each object (1-10).")
+    # At least 2: Ceph refuses a one-copy pool unless mon_allow_pool_size_one is set, so
+    # size 1 would be accepted here and fail in the operator.
+    size: int = Field(
+        default=3,
+        ge=2,
+        le=10,
+        description="Copies of each object (2-10; Ceph refuses pools with a single copy).",
+    )
     min_size: int | None = Field(
         default=None,
         ge=1,
