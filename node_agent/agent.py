@@ -95,6 +95,10 @@ class Agent:
             console_dir=config.console_dir,
         )
         self.reconciler = Reconciler(config, self.kube, self.hv, facts)
+        found = sorted(self.hv.kovirt_domains())
+        if found:
+            # After an agent restart or upgrade: guests kept running in libvirtd.
+            log.info("found %d kovirt domain(s) in libvirt to adopt: %s", len(found), found)
         self.collector.update(cpus=cpus, memory_bytes=self.host_capacity_bytes())
         if config.metrics_port:
             start_server(config.metrics_port, make_registry(self.collector))

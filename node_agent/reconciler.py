@@ -288,6 +288,10 @@ class Reconciler:
         return True
 
     def event(self, raw: dict, type_: str, reason: str, message: str) -> None:
+        """An Event on the VM, and the same line in the agent's log (`kubectl logs`)."""
+        meta = raw["metadata"]
+        level = logging.INFO if type_ == "Normal" else logging.WARNING
+        log.log(level, "%s/%s %s: %s", meta.get("namespace"), meta["name"], reason, message)
         self.kube.event(raw, type_, reason, message, self.config.host_name)
 
     # -- builder inputs -------------------------------------------------------------------------

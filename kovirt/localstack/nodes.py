@@ -317,11 +317,13 @@ class NodeStack:
             # still remove all it can, then say what went wrong.
             for node in self.net.nodes:
                 done += _collect(errors, lambda node=node: self._node_down(node), [])
+            # The API server before the bridge: on SIGTERM it calls its own (bridge) address
+            # to leave the `kubernetes` endpoints, and without the address it waits 20 s.
+            stopped = _collect(errors, self.plane.down, [])
+            done += [f"{name} (control plane)" for name in stopped]
             _collect(errors, lambda: node_net.delete_bridge(self.net), None)
             root = self.root.resolve()
             _collect(errors, lambda: node_host.remove_host_traces(root, CNI_NETWORK_PREFIX), None)
-            stopped = _collect(errors, self.plane.down, [])
-            done += [f"{name} (control plane)" for name in stopped]
         if errors:
             raise KovirtError("down did not undo everything:\n" + "\n".join(errors))
         return done

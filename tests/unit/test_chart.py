@@ -173,7 +173,10 @@ def test_the_agent_reads_specs_writes_only_hosts_and_status_and_never_reads_secr
     assert allowed(cluster, "patch", "kovirt.io", "virtualmachines/status")
     assert allowed(cluster, "create", "kovirt.io", "hosts")
     assert allowed(local, "update", "coordination.k8s.io", "leases")
-    assert not allowed(cluster, "patch", "kovirt.io", "virtualmachines")
+    # Patch for its finalizer on its VMs; never update, create or delete a VM.
+    assert allowed(cluster, "patch", "kovirt.io", "virtualmachines")
+    for verb in ("update", "create", "delete"):
+        assert not allowed(cluster, verb, "kovirt.io", "virtualmachines")
     assert not allowed(cluster, "update", "kovirt.io", "storagedomains")
     assert not allowed(cluster + local, "get", "", "secrets")
 
