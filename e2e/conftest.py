@@ -1,8 +1,13 @@
-"""The e2e suite drives the whole local stack (`kovirt up` minus the examples) with kubectl.
+"""The e2e suite drives the whole local stack with kubectl, in both of its modes:
 
-The stack's pieces that were already running are reused; what this session starts, it
-stops. The node agent of the test host is started the way `kovirt up` starts one (from the
-Secret and ConfigMap the operator made): that is infrastructure, like a node joining.
+- `nodes` (what `kovirt up` runs by default): real nodes, kovirt installed by its Helm
+  chart; the operator is a Deployment, agents and libvirtd are DaemonSet pods.
+- `processes`: operator, agent and libvirtd as host processes (the fast mode). The node
+  agent of the test host is started the way `kovirt up` starts one (from the Secret and
+  ConfigMap the operator made): that is infrastructure, like a node joining.
+
+`KOVIRT_E2E_MODES` (comma-separated, default both) picks the modes. Pieces of a stack that
+were already running are reused; what this session starts, it stops.
 """
 
 from __future__ import annotations
@@ -17,12 +22,17 @@ from typing import Any
 
 import pytest
 
-from kovirt.localstack.stack import Stack
+from kovirt.localstack.nodes_stack import NodesStack
+from kovirt.localstack.stack import IMAGE_PORT, OPERATOR_NAMESPACE, Stack
+
+MODES = [m for m in os.environ.get("KOVIRT_E2E_MODES", "nodes,processes").split(",") if m]
+PROCESS_HOST = "e2e-host"
 
 
 @dataclass
 class E2E:
-    stack: Stack
+    mode: str
+    stack: Stack | NodesStack
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         return self.stack.kubectl(*args, input=input, check=check)
@@ -47,16 +57,51 @@ class E2E:
             if result:
                 return result
             if time.monotonic() > deadline:
-                logs = self.stack.root / "logs"
                 raise AssertionError(
-                    f"timed out after {timeout_s}s waiting for {what}\n"
+                    f"timed out after {timeout_s}s waiting for {what} ({self.mode} mode)\n"
                     f"{self.kubectl('get', 'kovirt', '-A', check=False)}\n"
-                    f"operator log: {tail(logs / 'operator.log')}\n"
-                    f"agent logs in {logs}"
+                    f"{self.diagnostics()}"
                 )
             time.sleep(1)
 
-    def virsh(self, *args: str) -> str:
+    def diagnostics(self) -> str:
+        if self.mode == "nodes":
+            pods = self.kubectl("get", "pods", "-n", OPERATOR_NAMESPACE, "-o", "wide", check=False)
+            logs = self.kubectl(
+                "logs", "-n", OPERATOR_NAMESPACE, "-l", "app.kubernetes.io/name=kovirt",
+                "--prefix", "--tail=30", check=False,
+            )  # fmt: skip
+            return f"{pods}\n{logs}"
+        logs = self.stack.root / "logs"
+        return f"operator log: {tail(logs / 'operator.log')}\nagent logs in {logs}"
+
+    # -- what differs between the modes -------------------------------------------------
+
+    @property
+    def image_url(self) -> str:
+        if isinstance(self.stack, NodesStack):
+            return self.stack.image_url
+        return f"http://127.0.0.1:{IMAGE_PORT}/guest.img"
+
+    @property
+    def hosts(self) -> list[str]:
+        """The Hosts a data center of this suite gets."""
+        if isinstance(self.stack, NodesStack):
+            return self.stack.node_names()
+        return [PROCESS_HOST]
+
+    def join_hosts(self, dc: str) -> None:
+        """Processes mode: start the test host's agent. Nodes: the DaemonSets do it."""
+        if isinstance(self.stack, Stack):
+            from kovirt.localstack.agent import start_agent
+
+            start_agent(self.stack, dc, PROCESS_HOST)
+
+    def virsh(self, host: str, *args: str) -> str:
+        """virsh against the libvirtd that runs `host`'s guests."""
+        if isinstance(self.stack, NodesStack):
+            pod = self.stack.libvirt_pod(host)
+            return self.kubectl("exec", "-n", OPERATOR_NAMESPACE, pod, "--", "virsh", *args)
         return subprocess.run(
             ["virsh", "-c", self.stack.libvirt.uri, *args],
             capture_output=True,
@@ -65,14 +110,36 @@ class E2E:
             check=True,
         ).stdout
 
-    def rbd(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+    def ceph_cli(self, program: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """`rbd` or `ceph` as the admin, from the host (test-side reading, not kovirt's)."""
         info = self.stack.ceph.up(say=lambda _: None)
         return subprocess.run(
-            ["rbd", "-c", str(info.conf_path), "--keyring", str(info.admin_keyring_path), *args],
+            [program, "-c", str(info.conf_path), "--keyring", str(info.admin_keyring_path), *args],
             capture_output=True,
             timeout=60,
             check=True,
         )
+
+    def rbd(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return self.ceph_cli("rbd", *args)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "nodes_only: runs in the nodes mode only (pods, logs)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Deselect (not skip) nodes-only tests for the processes mode: nothing to test there."""
+    deselected = [
+        item
+        for item in items
+        if item.get_closest_marker("nodes_only")
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("e2e") == "processes"
+    ]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 def tail(path, lines: int = 30) -> str:
@@ -82,8 +149,32 @@ def tail(path, lines: int = 30) -> str:
         return "(no log)"
 
 
-@pytest.fixture(scope="session")
-def e2e() -> Iterator[E2E]:
+@pytest.fixture(scope="session", params=MODES)
+def e2e(request) -> Iterator[E2E]:
+    if request.param == "nodes":
+        yield from _nodes_mode()
+    elif request.param == "processes":
+        yield from _processes_mode()
+    else:
+        raise pytest.UsageError(f"KOVIRT_E2E_MODES: unknown mode {request.param!r}")
+
+
+def _nodes_mode() -> Iterator[E2E]:
+    stack = NodesStack(say=print)
+    was_up = any(node.ready for node in stack.node_stack.status())
+    stack.up(examples=False)
+    others = stack.kubectl("get", "dc", "-o", "jsonpath={.items[*].metadata.name}").split()
+    if others:
+        # A node belongs to one DataCenter: the suite's own would share the nodes' libvirt.
+        pytest.fail(f"the nodes stack already has DataCenters {others}: run `kovirt down` first")
+    try:
+        yield E2E("nodes", stack)
+    finally:
+        if not was_up and os.environ.get("KOVIRT_KEEP_STACK") != "1":
+            stack.down()
+
+
+def _processes_mode() -> Iterator[E2E]:
     stack = Stack(say=print)
     daemons = lambda: (*stack.agents(), stack.operator, stack.images)  # noqa: E731
     daemons_before = {d.name for d in daemons() if d.running()}
@@ -94,7 +185,7 @@ def e2e() -> Iterator[E2E]:
     }
     stack.up(examples=False)
     try:
-        yield E2E(stack)
+        yield E2E("processes", stack)
     finally:
         for daemon in daemons():
             if daemon.name not in daemons_before:

@@ -12,10 +12,9 @@ import urllib.request
 import pytest
 import yaml
 
-from kovirt.localstack.agent import start_agent
-from kovirt.localstack.stack import IMAGE_PORT
+from kovirt.localstack.stack import OPERATOR_NAMESPACE
 
-DC, DATA, ISO, HOST, NS, VM = "e2e", "e2e-data", "e2e-iso", "e2e-host", "e2e", "e2e-vm"
+DC, DATA, ISO, NS, VM = "e2e", "e2e-data", "e2e-iso", "e2e", "e2e-vm"
 MARKER = "e2e-marker-42"
 
 
@@ -95,12 +94,16 @@ def manifests(image_url: str, sha256: str) -> str:
 
 @pytest.fixture(scope="module")
 def applied(e2e):
-    url = f"http://127.0.0.1:{IMAGE_PORT}/guest.img"
+    url = e2e.image_url
     with urllib.request.urlopen(url, timeout=30) as response:
         sha256 = hashlib.sha256(response.read()).hexdigest()
     e2e.kubectl("apply", "-f", "-", input=manifests(url, sha256))
-    start_agent(e2e.stack, DC, HOST)
+    e2e.join_hosts(DC)
     return {"sha256": sha256}
+
+
+def vm_host(e2e) -> str:
+    return e2e.jsonpath("kvm", VM, ".status.host", NS)
 
 
 def phase(e2e, kind: str, name: str, namespace: str | None = None) -> str:
@@ -131,7 +134,7 @@ def test_the_vm_reaches_running_on_the_host(e2e, applied):
 
     e2e.wait("the VM Running", running, timeout_s=240)
     vm = e2e.get("kvm", VM, NS)
-    assert vm["status"]["host"] == HOST
+    assert vm["status"]["host"] in e2e.hosts
     root = next(d for d in vm["status"]["disks"] if d["name"] == "root")
     assert root["parent"].endswith("@golden")  # a copy-on-write clone
 
@@ -139,7 +142,7 @@ def test_the_vm_reaches_running_on_the_host(e2e, applied):
 def test_kubectl_get_kovirt_shows_the_states(e2e, applied):
     e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
     table = e2e.kubectl("get", "kovirt", "-A")
-    for expected in (f"virtualmachine.kovirt.io/{VM}", "Running", HOST, "Active", "Ready"):
+    for expected in (f"virtualmachine.kovirt.io/{VM}", "Running", vm_host(e2e), "Active", "Ready"):
         assert expected in table, table
 
 
@@ -156,7 +159,7 @@ def test_the_guest_writes_a_marker_that_reads_back_through_rbd(e2e, applied):
 
 def test_the_live_domain_carries_the_asked_iotune_limits(e2e, applied):
     e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
-    xml = e2e.virsh("dumpxml", f"kovirt-{NS}-{VM}")
+    xml = e2e.virsh(vm_host(e2e), "dumpxml", f"kovirt-{NS}-{VM}")
     for element in (
         "<read_iops_sec>500</read_iops_sec>",
         "<write_iops_sec>200</write_iops_sec>",
@@ -167,11 +170,60 @@ def test_the_live_domain_carries_the_asked_iotune_limits(e2e, applied):
         assert element in xml, f"{element} missing from the live domain XML"
 
 
+def qemu_pids(e2e, host: str) -> list[str]:
+    """QEMU processes in the libvirt pod of `host` (nodes mode)."""
+    pod = e2e.stack.libvirt_pod(host)
+    out = e2e.kubectl("exec", "-n", OPERATOR_NAMESPACE, pod, "--", "pgrep", "-f", "qemu-system")
+    return out.split()
+
+
+@pytest.mark.nodes_only
+def test_nodes_the_guest_runs_inside_the_libvirt_pod_of_its_node(e2e, applied):
+    e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
+    host = vm_host(e2e)
+    assert f"kovirt-{NS}-{VM}" in e2e.virsh(host, "list", "--name")
+    assert len(qemu_pids(e2e, host)) == 1
+
+
+@pytest.mark.nodes_only
+def test_nodes_a_rollout_restart_of_the_agents_leaves_the_guest_running_and_adopted(e2e, applied):
+    e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
+    host = vm_host(e2e)
+    before = qemu_pids(e2e, host)
+    agents = f"daemonset/kovirt-agent-{DC}"
+    e2e.kubectl("rollout", "restart", agents, "-n", OPERATOR_NAMESPACE)
+    e2e.kubectl("rollout", "status", agents, "-n", OPERATOR_NAMESPACE, "--timeout=180s")
+    assert qemu_pids(e2e, host) == before  # the same QEMU process: never restarted
+    adopted = f"to adopt: ['kovirt-{NS}-{VM}']"
+    e2e.wait("the new agent to adopt the guest", lambda: adopted in agent_log(e2e, host))
+    vm = e2e.get("kvm", VM, NS)
+    assert vm["status"]["phase"] == "Running"
+    assert vm["status"]["runtime"]["restarts"] == 0
+
+
+def agent_log(e2e, host: str) -> str:
+    pods = e2e.kubectl(
+        "get", "pods", "-n", OPERATOR_NAMESPACE, "-l", "app.kubernetes.io/component=agent",
+        "--field-selector", f"spec.nodeName={host},status.phase=Running",
+        "-o", "jsonpath={.items[*].metadata.name}",
+    ).split()  # fmt: skip
+    return "".join(e2e.kubectl("logs", "-n", OPERATOR_NAMESPACE, pod) for pod in pods)
+
+
+@pytest.mark.nodes_only
+def test_nodes_kubectl_logs_of_the_agent_show_its_work(e2e, applied):
+    host = vm_host(e2e)
+    e2e.wait("the agent's log", lambda: "kovirt agent started on host" in agent_log(e2e, host))
+    logs = agent_log(e2e, host)
+    assert "hypervisor mode" in logs and f"started on host {host}" in logs
+
+
 def test_deleting_the_vm_removes_the_domain_and_its_rbd_images(e2e, applied):
     e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
     disks = e2e.get("kvm", VM, NS)["status"]["disks"]
+    host = vm_host(e2e)
     e2e.kubectl("delete", "kvm", VM, "-n", NS, "--wait=true", "--timeout=180s")
-    assert f"kovirt-{NS}-{VM}" not in e2e.virsh("list", "--all", "--name")
+    assert f"kovirt-{NS}-{VM}" not in e2e.virsh(host, "list", "--all", "--name")
     images = e2e.rbd("ls", f"kovirt-{DATA}").stdout.decode().split()
     for disk in disks:
         assert disk["image"] not in images
@@ -184,21 +236,13 @@ def test_deleting_the_domains_follows_their_reclaim_policy(e2e, applied):
     assert f"kovirt-{DATA}" not in pools  # Delete
     assert f"kovirt-{ISO}" in pools  # Retain: kept, with its data
     e2e.kubectl("delete", "dc", DC, "--wait=true", "--timeout=120s")
-    e2e.kubectl("delete", "host", HOST, "--wait=false")
+    for host in e2e.hosts:
+        e2e.kubectl("delete", "host", host, "--wait=false", check=False)
     remove_retained_pool(e2e, f"kovirt-{ISO}")
 
 
 def subprocess_ceph(e2e, *args: str) -> str:
-    import subprocess
-
-    info = e2e.stack.ceph.up(say=lambda _: None)
-    return subprocess.run(
-        ["ceph", "-c", str(info.conf_path), "--keyring", str(info.admin_keyring_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    return e2e.ceph_cli("ceph", *args).stdout.decode()
 
 
 def remove_retained_pool(e2e, pool: str) -> None:
