@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 import yaml
 
+from kovirt.localstack import images
 from kovirt.localstack.stack import OPERATOR_NAMESPACE
 
 DC, DATA, ISO, NS, VM = "e2e", "e2e-data", "e2e-iso", "e2e", "e2e-vm"
@@ -216,6 +217,45 @@ def test_nodes_kubectl_logs_of_the_agent_show_its_work(e2e, applied):
     e2e.wait("the agent's log", lambda: "kovirt agent started on host" in agent_log(e2e, host))
     logs = agent_log(e2e, host)
     assert "hypervisor mode" in logs and f"started on host {host}" in logs
+
+
+@pytest.mark.nodes_only
+def test_nodes_helm_upgrade_to_a_new_image_rolls_the_agents_but_never_the_libvirt_pods(
+    e2e, applied
+):
+    """The chart's upgrade path: a new image reaches the operator and the agents; the libvirt
+    pods (OnDelete) and so the guests stay until an admin deletes a libvirt pod."""
+    e2e.wait("the VM Running", lambda: phase(e2e, "kvm", VM, NS) == "Running", timeout_s=240)
+    host = vm_host(e2e)
+    libvirt_pods = pod_uids(e2e, "libvirt")
+    qemu_before = qemu_pids(e2e, host)
+    # The same image under its content tag (both tags are in every node's containerd).
+    new_image = images.planned_images().kovirt
+    e2e.stack.helm(*e2e.stack.install_args("--set", f"image.tag={new_image.tag}"))
+    agents = f"daemonset/kovirt-agent-{DC}"
+
+    def agents_on_new_image() -> bool:
+        image = e2e.jsonpath("ds", agents.split("/")[1], ".spec.template.spec.containers[0].image",
+                             OPERATOR_NAMESPACE)  # fmt: skip
+        return image == new_image.ref
+
+    e2e.wait("the operator to move the agents to the new image", agents_on_new_image)
+    e2e.kubectl("rollout", "status", agents, "-n", OPERATOR_NAMESPACE, "--timeout=180s")
+    libvirt_ds = e2e.get("ds", f"kovirt-libvirt-{DC}", OPERATOR_NAMESPACE)
+    assert libvirt_ds["spec"]["template"]["spec"]["containers"][0]["image"] == new_image.ref
+    assert pod_uids(e2e, "libvirt") == libvirt_pods  # OnDelete: not restarted
+    assert qemu_pids(e2e, host) == qemu_before
+    history = e2e.stack.helm("history", "kovirt", "-n", OPERATOR_NAMESPACE)
+    assert "Upgrade complete" in history
+    e2e.stack.helm(*e2e.stack.install_args())  # back to the local tag
+
+
+def pod_uids(e2e, component: str) -> set[str]:
+    out = e2e.kubectl(
+        "get", "pods", "-n", OPERATOR_NAMESPACE, "-l", f"app.kubernetes.io/component={component}",
+        "-o", "jsonpath={.items[*].metadata.uid}",
+    )  # fmt: skip
+    return set(out.split())
 
 
 def test_deleting_the_vm_removes_the_domain_and_its_rbd_images(e2e, applied):

@@ -58,6 +58,10 @@ class OperatorConfig:
     leader_election_lease: str = field(
         default_factory=lambda: os.environ.get("KOVIRT_LEADER_ELECTION_LEASE", "kovirt-operator")
     )
+    #: The operator's Deployment (the chart sets it): owner of the leader-election Lease.
+    owner_deployment: str = field(
+        default_factory=lambda: os.environ.get("KOVIRT_OWNER_DEPLOYMENT", "")
+    )
     pod_name: str = field(
         default_factory=lambda: os.environ.get("KOVIRT_POD_NAME") or socket.gethostname()
     )

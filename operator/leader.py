@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from kubernetes.client.exceptions import ApiException
 
 from kovirt.operator import kube
+from kovirt.operator.config import CONFIG
 
 LEASE_DURATION_S = 15
 RENEW_EVERY_S = 5
@@ -25,6 +26,31 @@ logger = logging.getLogger(__name__)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def owner_references(namespace: str, deployment: str) -> list[dict]:
+    """The Lease's owner: the operator's Deployment, when known (read once per process).
+
+    Uninstalling the chart deletes the Deployment and the garbage collector then deletes
+    the Lease: nothing of the release is left behind."""
+    if not deployment:
+        return []
+    if deployment not in _owners:
+        try:
+            found = kube.apps().read_namespaced_deployment(deployment, namespace)
+        except ApiException as error:
+            logger.warning("cannot read Deployment %s to own the Lease: %s", deployment, error)
+            return []
+        _owners[deployment] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": deployment,
+            "uid": found.metadata.uid,
+        }
+    return [_owners[deployment]]
+
+
+_owners: dict[str, dict] = {}
 
 
 def _lease_body(name: str, holder: str, acquired: datetime | None = None) -> dict:
@@ -36,6 +62,14 @@ def _lease_body(name: str, holder: str, acquired: datetime | None = None) -> dic
         "acquireTime": (acquired.isoformat().replace("+00:00", "Z") if acquired else now),
     }
     return {"metadata": {"name": name}, "spec": spec}
+
+
+def _owned_lease_body(namespace: str, name: str, holder: str) -> dict:
+    body = _lease_body(name, holder)
+    owners = owner_references(namespace, CONFIG.owner_deployment)
+    if owners:
+        body["metadata"]["ownerReferences"] = owners
+    return body
 
 
 def _expired(lease) -> bool:
@@ -55,7 +89,7 @@ def try_acquire(namespace: str, name: str, holder: str) -> bool:
         if error.status != 404:
             raise
         try:
-            api.create_namespaced_lease(namespace, _lease_body(name, holder))
+            api.create_namespaced_lease(namespace, _owned_lease_body(namespace, name, holder))
             return True
         except ApiException as conflict:
             if conflict.status == 409:
@@ -63,7 +97,7 @@ def try_acquire(namespace: str, name: str, holder: str) -> bool:
             raise
     if lease.spec.holder_identity not in (holder, None) and not _expired(lease):
         return False
-    body = _lease_body(name, holder)
+    body = _owned_lease_body(namespace, name, holder)
     body["metadata"]["resourceVersion"] = lease.metadata.resource_version
     try:
         api.replace_namespaced_lease(name, namespace, body)
