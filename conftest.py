@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.operator",
     "tests.fixtures.agent",
     "tests.fixtures.nodes",
+    "tests.fixtures.leftovers",  # last: checks what the session left behind
 ]
