@@ -32,7 +32,9 @@ class AgentConfig:
     ceph_key: str
     libvirt_uri: str = "qemu:///system"
     hypervisor: HypervisorMode = "auto"
-    libvirt_mode: str = "pod"
+    #: pod: libvirtd is kovirt-libvirtd's (the libvirt DaemonSet), which drops /dev/kvm when
+    #: the probe says emulation; host: any other libvirtd (the host's, the local stack's).
+    libvirt_mode: str = "host"
     host_labels: dict[str, str] = field(default_factory=dict)
     namespace: str = "kovirt-system"
     state_dir: Path = Path("/var/lib/kovirt-agent")

@@ -41,8 +41,13 @@ def main(
         str, typer.Option(envvar="KOVIRT_HYPERVISOR", help="auto, kvm or qemu.")
     ] = "auto",
     libvirt_mode: Annotated[
-        str, typer.Option(envvar="KOVIRT_LIBVIRT_MODE", help="pod or host (informational).")
-    ] = "pod",
+        str,
+        typer.Option(
+            envvar="KOVIRT_LIBVIRT_MODE",
+            help="pod: libvirtd runs in kovirt's libvirt pod (kovirt-libvirtd), which hides "
+            "/dev/kvm when the KVM probe says emulation; host: any other libvirtd.",
+        ),
+    ] = "host",
     host_labels: Annotated[
         str, typer.Option(envvar="KOVIRT_HOST_LABELS", help="Host labels: k=v,k2=v2.")
     ] = "",
