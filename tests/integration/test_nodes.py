@@ -242,6 +242,8 @@ def test_down_leaves_no_process_mount_namespace_link_route_or_cgroup(local_nodes
     assert f"kv{stack.net.stack_id}" not in links and stack.net.bridge not in links
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"kovirt-{stack.net.stack_id}" not in netns
+    listening = subprocess.run(["ss", "-H", "-ltn"], capture_output=True, text=True).stdout
+    assert f"{stack.net.host_ip}:" not in listening  # API server, etc. on the bridge: gone
     for node in stack.net.nodes:
         assert not node_host.cgroup_exists(stack.cgroup(node))
         socket = str(stack.files(node).containerd_socket).encode()
