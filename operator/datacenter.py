@@ -18,7 +18,7 @@ from kovirt.api.v1alpha1.datacenter import LibvirtMode
 from kovirt.ceph import health as ceph_health
 from kovirt.ceph.errors import CephError
 from kovirt.errors import KovirtError
-from kovirt.operator import agents, ceph_access, kube, libvirt_pods, storage
+from kovirt.operator import agents, ceph_access, hostsets, kube, libvirt_pods, storage
 from kovirt.operator.config import CONFIG
 from kovirt.operator.metrics import observe_reconcile, record_datacenter
 from kovirt.operator.reporting import existing_status, publish
@@ -57,8 +57,9 @@ def sync_agent_access(
     kube.ensure_namespace(namespace)
     kube.apply_object(agents.secret(dc, namespace, user, key))
     kube.apply_object(agents.configmap(dc, namespace, list(target.monitors)))
-    kube.apply_object(agents.daemonset(dc, namespace))
-    sync_libvirt_pods(dc, namespace)
+    if sharing_data_center(dc) is None:  # else another DataCenter owns the nodes: HostsShared
+        kube.apply_object(agents.daemonset(dc, namespace))
+        sync_libvirt_pods(dc, namespace)
     return user, pools
 
 
@@ -82,8 +83,34 @@ def observe(dc: DataCenter, status: DataCenterStatus) -> None:
     status.hosts_ready, status.hosts_total = dc_hosts(dc.metadata.name)
 
 
+def sharing_data_center(dc: DataCenter) -> str | None:
+    """An older DataCenter whose node selector may pick this one's nodes (blocking)."""
+    created = (dc.metadata.model_extra or {}).get("creationTimestamp", "")
+    return hostsets.first_sharing(
+        dc.metadata.name, created, dc.spec.hosts.node_selector, kube.list_kovirt("datacenters")
+    )
+
+
+def report_hosts_shared(dc: DataCenter, status: DataCenterStatus, older: str | None) -> None:
+    if older is None:
+        status.set_condition(
+            "HostsShared", False, "OwnNodes", "no other DataCenter may select these nodes",
+            dc.metadata.generation,
+        )  # fmt: skip
+        return
+    message = (
+        f"hosts.nodeSelector {dict(dc.spec.hosts.node_selector)} may select nodes of "
+        f"DataCenter {older}, which came first: no agent or libvirt pods are made for this "
+        "one until both selectors give one key different values (e.g. kovirt.io/datacenter)"
+    )
+    generation = dc.metadata.generation
+    status.set_condition("HostsShared", True, "NodeSelectorOverlaps", message, generation)
+
+
 def converge(dc: DataCenter, status: DataCenterStatus) -> None:
     generation = dc.metadata.generation
+    older = sharing_data_center(dc)
+    report_hosts_shared(dc, status, older)
     try:
         user, pools = sync_agent_access(dc)
         observe(dc, status)
@@ -109,7 +136,8 @@ def converge(dc: DataCenter, status: DataCenterStatus) -> None:
     status.set_condition(
         "Ready", True, "Reconciled", "Ceph reachable, agents configured", generation
     )
-    status.phase = "Ready" if status.ceph_health != "HEALTH_ERR" else "Degraded"
+    healthy = status.ceph_health != "HEALTH_ERR" and older is None
+    status.phase = "Ready" if healthy else "Degraded"
     status.observed_generation = generation
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kovirt.api.v1alpha1 import DataCenter, Host, VirtualMachine
 from kovirt.api.v1alpha1.datacenter import LibvirtMode
-from kovirt.operator import agents, libvirt_pods
+from kovirt.operator import agents, hostsets, libvirt_pods
 from kovirt.operator.placement import choose_host
 
 
@@ -157,3 +157,23 @@ def test_vcpus_may_be_overcommitted_by_the_data_centers_ratio() -> None:
     host = make_host("a", cpus=2)
     assert choose_host(make_vm(cpus=2), [host], placed).reason == "InsufficientResources"
     assert choose_host(make_vm(cpus=2), [host], placed, cpu_overcommit=4).host == "a"
+
+
+def dc_raw(name: str, created: str, selector: dict) -> dict:
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"hosts": {"nodeSelector": selector}},
+    }
+
+
+def test_a_newer_data_center_may_not_take_nodes_an_older_one_may_select() -> None:
+    older = dc_raw("east", "2026-01-01T00:00:00Z", {})
+    assert hostsets.first_sharing("west", "2026-02-01T00:00:00Z", {}, [older]) == "east"
+    # The older one keeps its nodes.
+    newer = dc_raw("west", "2026-02-01T00:00:00Z", {})
+    assert hostsets.first_sharing("east", "2026-01-01T00:00:00Z", {}, [newer]) is None
+    # One key with different values: disjoint. A subset or another key: may overlap.
+    east = dc_raw("east", "2026-01-01T00:00:00Z", {"kovirt.io/datacenter": "east"})
+    west = {"kovirt.io/datacenter": "west"}
+    assert hostsets.first_sharing("west", "2026-02-01T00:00:00Z", west, [east]) is None
+    assert hostsets.first_sharing("west", "2026-02-01", {"rack": "1"}, [east]) == "east"
