@@ -4,8 +4,11 @@ container. Every setting is a flag or an environment variable; nothing assumes h
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -128,12 +131,29 @@ def main(
         logging.getLogger("kovirt.node_agent").info("signal %d: stopping", signum)
         agent.stopping.set()
         agent.wake.set()
+        watchdog = threading.Timer(STOP_GRACE_S, exit_stuck)
+        watchdog.daemon = True  # a clean stop exits at once
+        watchdog.start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     agent.run()
     agent.stop()
     logging.getLogger("kovirt.node_agent").info("kovirt agent stopped")
+
+
+STOP_GRACE_S = 10.0
+
+
+def exit_stuck() -> None:
+    """A pass stuck in a libvirt or API call must not hold a stop past the kubelet's grace
+    period: guests keep running either way, and the Lease expiry says NotReady instead.
+    The stacks go to stderr so that the hang can be found."""
+    logging.getLogger("kovirt.node_agent").warning(
+        "still busy %.0fs after the stop signal: exiting without a clean stop", STOP_GRACE_S
+    )
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(0)
 
 
 def run() -> None:
