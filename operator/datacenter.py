@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from kovirt.api.v1alpha1 import DataCenter, DataCenterStatus, Host
+from kovirt.api.v1alpha1 import DataCenter, DataCenterStatus, Host, StorageDomain
 from kovirt.api.v1alpha1.common import GROUP, VERSION
 from kovirt.api.v1alpha1.datacenter import LibvirtMode
 from kovirt.ceph import health as ceph_health
@@ -25,14 +25,17 @@ from kovirt.operator.reporting import existing_status, publish
 
 
 def dc_pools(dc_name: str) -> list[str]:
-    """Every pool of the data center's storage domains (blocking)."""
-    names: list[str] = []
+    """Every pool of the data center's storage domains that are not being deleted (blocking).
+
+    Named from the spec, not the status: a domain whose handler has just widened the agents'
+    caps may not have published its status yet, and a DataCenter pass reading statuses
+    would narrow the caps again (seen on real nodes: the first VM's disk check got EPERM)."""
+    names: set[str] = set()
     for raw in kube.list_kovirt("storagedomains"):
-        if raw["spec"].get("dataCenter") != dc_name:
+        if raw["spec"].get("dataCenter") != dc_name or raw["metadata"].get("deletionTimestamp"):
             continue
-        status = raw.get("status") or {}
-        names += [p for p in (status.get("pool"), status.get("dataPool")) if p]
-    return names
+        names |= set(storage.pool_spec(StorageDomain.model_validate(raw)).pool_names())
+    return sorted(names)
 
 
 def dc_hosts(dc_name: str) -> tuple[int, int]:

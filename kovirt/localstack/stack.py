@@ -221,24 +221,26 @@ def admin_secret(info: CephInfo) -> dict:
 
 
 def wait_sample_vm(kubectl: Callable[..., str], say: Say, timeout_s: float, hint: str) -> str:
-    """Wait for the sample VM to run, printing each phase it passes."""
+    """Wait for the sample VM to run, printing each phase it passes (with the reason of a
+    failed start: the agent retries those with back-off, so a Failed phase may pass)."""
     namespace, name = SAMPLE_VM
-    last = {"phase": None}
+    last = {"seen": ""}
+    path = "{.status.phase} {.status.runtime.reason}: {.status.runtime.message}"
 
     def running() -> bool:
-        out = kubectl(
-            "get", "kvm", name, "-n", namespace, "-o", "jsonpath={.status.phase}", check=False
-        )
-        if out != last["phase"]:
-            say(f"    VirtualMachine {namespace}/{name}: {out or 'no phase yet'}")
-            last["phase"] = out
-        if out == "Failed":
-            raise KovirtError(
-                f"the sample VM failed: kubectl describe kvm -n {namespace} {name}; {hint}"
-            )
-        return out == "Running"
+        out = kubectl("get", "kvm", name, "-n", namespace, "-o", f"jsonpath={path}", check=False)
+        phase = out.split(" ", 1)[0]
+        seen = out if phase == "Failed" else phase
+        if seen != last["seen"]:
+            say(f"    VirtualMachine {namespace}/{name}: {seen or 'no phase yet'}")
+            last["seen"] = seen
+        return phase == "Running"
 
-    wait_until(running, timeout_s, interval_s=1, what="the sample VM to be Running")
+    try:
+        wait_until(running, timeout_s, interval_s=1, what="the sample VM to be Running")
+    except TimeoutError as error:
+        describe = f"kubectl describe kvm -n {namespace} {name}"
+        raise KovirtError(f"{error} (last: {last['seen']}); {describe}; {hint}") from error
     return f"kubectl get kvm -n {namespace} {name}"
 
 
