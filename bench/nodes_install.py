@@ -110,7 +110,7 @@ def virsh_create(stack: NodesStack, round_: int) -> float:
     xml = re.sub(r"<disk .*?</disk>", "", xml, flags=re.S)
     xml = re.sub(r"<metadata>.*?</metadata>", "", xml, flags=re.S)
     xml = re.sub(r"<(serial|console) .*?</\1>", "", xml, flags=re.S)
-    stack.kubectl(*exec_, "sh", "-c", f"cat > /tmp/{raw}.xml", input=xml)
+    stack.kubectl("exec", "-i", *exec_[1:], "sh", "-c", f"cat > /tmp/{raw}.xml", input=xml)
     seconds = timed(lambda: stack.kubectl(*exec_, "virsh", "create", f"/tmp/{raw}.xml"))
     stack.kubectl(*exec_, "virsh", "destroy", raw)
     return seconds
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--skip-up", action="store_true", help="reuse the running stack")
     args = parser.parse_args()
     up_s = None if args.skip_up else warm_up()
+    if up_s is not None:
+        print(f"warm kovirt up: {up_s:.1f}s", file=sys.stderr)
     stack = NodesStack(say=lambda _: None)
     installs, pods, virsh = [], [], []
     for round_ in range(args.rounds):

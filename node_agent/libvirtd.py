@@ -44,19 +44,22 @@ auth_unix_rw = "none"
 log_outputs = "3:stderr"
 """
 
-# cgroup_controllers = []: QEMU stays in the pod's cgroup, so the pod's resources account
-# for its guests and libvirt never writes into the kubelet's cgroup tree.
-QEMU_CONF = """\
-# Written by kovirt-libvirtd at every start.
+# QEMU as root without a security driver, owner changes or per-domain /dev namespace: the
+# pod (or the local stack's private instance) is the boundary. Shared with the local stack.
+QEMU_SETTINGS = """\
 user = "root"
 group = "root"
 dynamic_ownership = 0
 remember_owner = 0
 security_driver = "none"
 namespaces = []
-cgroup_controllers = []
 stdio_handler = "logd"
 """
+# cgroup_controllers = []: QEMU stays in the pod's cgroup, so the pod's resources account
+# for its guests and libvirt never writes into the kubelet's cgroup tree.
+QEMU_CONF = (
+    "# Written by kovirt-libvirtd at every start.\n" + QEMU_SETTINGS + "cgroup_controllers = []\n"
+)
 
 POLL_S = 1.0
 STOP_TIMEOUT_S = 15.0

@@ -33,9 +33,11 @@ from typing import Any, Literal
 from kovirt.errors import KovirtError, MissingDependency
 from kovirt.localstack.paths import state_dir
 from kovirt.localstack.process import Daemon, wait_until
-
-# One KVM probe for the agent and the local stack (the layers let localstack import it).
 from kovirt.node_agent.hypervisor import find_probe_kernel, probe_domain
+
+# One KVM probe and one set of QEMU settings for the agent's libvirt pod and the local stack
+# (the layers let localstack import the agent's modules).
+from kovirt.node_agent.libvirtd import QEMU_SETTINGS
 
 HypervisorMode = Literal["auto", "kvm", "qemu"]
 
@@ -51,16 +53,9 @@ OVERLAYS: dict[str, str] = {
 # QEMU runs as root with no security driver and no per-domain /dev namespace: the local
 # stack's guests read kernels and images from our cache folder and write serial logs to our
 # state folder, and the namespace feature would need mount propagation we keep private.
-QEMU_CONF = """\
-# Written by kovirt's local stack; read by our private libvirtd only.
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-namespaces = []
-stdio_handler = "logd"
-"""
+QEMU_CONF = "# Written by kovirt's local stack; read by our private libvirtd only.\n" + (
+    QEMU_SETTINGS
+)
 
 PROBE_PREFIX = "kovirt-probe-"
 PROBE_TIMEOUT_S = 8.0

@@ -39,6 +39,7 @@ from kovirt.localstack.stack import (
     Say,
     admin_secret,
     forget_controlplane_data,
+    run_steps,
     serve_guest_image,
     wait_sample_vm,
 )
@@ -109,13 +110,6 @@ class NodesStack:
         path = f"{binaries.binaries().kubectl_dir}:{os.environ.get('PATH', '')}"
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path}
 
-    def _step(self, number: int, total: int, what: str, action: Callable[[], str | None]) -> None:
-        started = time.monotonic()
-        self.say(f"[{number}/{total}] {what} ...")
-        detail = action()
-        extra = f" ({detail})" if detail else ""
-        self.say(f"[{number}/{total}] {what}: done in {time.monotonic() - started:.1f}s{extra}")
-
     # -- up ----------------------------------------------------------------------------
 
     def up(self, *, examples: bool = True, timeout_s: float = 600) -> float:
@@ -132,8 +126,7 @@ class NodesStack:
                 ("apply examples/", self._apply_examples),
                 ("sample VM demo/demo Running", lambda: self._wait_sample_vm(timeout_s)),
             ]
-        for number, (what, action) in enumerate(steps, 1):
-            self._step(number, len(steps), what, action)
+        run_steps(self.say, steps)
         seconds = time.monotonic() - started
         self.say(f"local stack (real nodes) up in {seconds:.1f}s")
         return seconds

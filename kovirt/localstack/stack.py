@@ -77,13 +77,6 @@ class Stack:
         path = f"{binaries.binaries().kubectl_dir}:{os.environ.get('PATH', '')}"
         return {**os.environ, "KUBECONFIG": str(self.controlplane.kubeconfig), "PATH": path}
 
-    def _step(self, number: int, total: int, what: str, action: Callable[[], str | None]) -> None:
-        started = time.monotonic()
-        self.say(f"[{number}/{total}] {what} ...")
-        detail = action()
-        extra = f" ({detail})" if detail else ""
-        self.say(f"[{number}/{total}] {what}: done in {time.monotonic() - started:.1f}s{extra}")
-
     # -- up ----------------------------------------------------------------------------
 
     def up(self, *, examples: bool = True, timeout_s: float = 600) -> None:
@@ -101,8 +94,7 @@ class Stack:
                 (f"node agent for host {HOST_NAME}", self._agent),
                 ("sample VM demo/demo Running", lambda: self._wait_sample_vm(timeout_s)),
             ]
-        for number, (what, action) in enumerate(steps, 1):
-            self._step(number, len(steps), what, action)
+        run_steps(self.say, steps)
         self.say(f"local stack up in {time.monotonic() - started:.1f}s")
 
     def _controlplane(self) -> str:
@@ -191,6 +183,19 @@ class Stack:
         if plane.ready:
             rows.append(("kovirt objects", "\n" + self.kubectl("get", "kovirt", "-A", check=False)))
         return rows
+
+
+Step = tuple[str, Callable[[], str | None]]
+
+
+def run_steps(say: Say, steps: list[Step]) -> None:
+    """Run numbered steps, printing each one's start, time and what it returns."""
+    for number, (what, action) in enumerate(steps, 1):
+        started = time.monotonic()
+        say(f"[{number}/{len(steps)}] {what} ...")
+        detail = action()
+        extra = f" ({detail})" if detail else ""
+        say(f"[{number}/{len(steps)}] {what}: done in {time.monotonic() - started:.1f}s{extra}")
 
 
 def serve_guest_image(daemon: Daemon, folder: Path, address: str) -> str:
