@@ -22,6 +22,7 @@ from kovirt.operator import agents, ceph_access, hostsets, kube, libvirt_pods, s
 from kovirt.operator.config import CONFIG
 from kovirt.operator.metrics import observe_reconcile, record_datacenter
 from kovirt.operator.reporting import existing_status, publish
+from kovirt.operator.retry import backoff
 
 
 def dc_pools(dc_name: str) -> list[str]:
@@ -148,7 +149,7 @@ def converge(dc: DataCenter, status: DataCenterStatus) -> None:
 @kopf.on.create(GROUP, VERSION, "datacenters")
 @kopf.on.update(GROUP, VERSION, "datacenters", field="spec")
 @kopf.timer(GROUP, VERSION, "datacenters", interval=CONFIG.refresh_interval_s, initial_delay=5)
-async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int = 0, **_: Any) -> None:
     dc = DataCenter.from_body(body)
     status = existing_status(DataCenterStatus, body)
     with observe_reconcile("DataCenter"):
@@ -156,7 +157,8 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
             await asyncio.to_thread(converge, dc, status)
         except (CephError, KovirtError) as error:
             publish(body, patch, status)
-            raise kopf.TemporaryError(f"{error.reason}: {error}", delay=15) from error
+            delay = backoff(retry, cap=15)
+            raise kopf.TemporaryError(f"{error.reason}: {error}", delay=delay) from error
         finally:
             record_datacenter(dc.metadata.name, status)
     publish(body, patch, status)

@@ -22,6 +22,7 @@ from kovirt.operator.config import CONFIG
 from kovirt.operator.importer import DownloadFailed, open_url
 from kovirt.operator.metrics import observe_reconcile
 from kovirt.operator.reporting import existing_status, publish
+from kovirt.operator.retry import backoff
 from kovirt.operator.storagedomain import data_center_of
 
 PROGRESS_INTERVAL_S = 2.0
@@ -148,7 +149,8 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, **_: Any) ->
                 status.phase = "Pending"
             status.set_condition("Ready", False, error.reason, str(error), generation)
             publish(body, patch, status)
-            raise kopf.TemporaryError(f"{error.reason}: {error}", delay=20) from error
+            delay = backoff(retry, cap=20)
+            raise kopf.TemporaryError(f"{error.reason}: {error}", delay=delay) from error
     publish(body, patch, status)
 
 

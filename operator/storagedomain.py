@@ -22,6 +22,7 @@ from kovirt.operator.config import CONFIG
 from kovirt.operator.datacenter import sync_agent_access
 from kovirt.operator.metrics import observe_reconcile, record_domain
 from kovirt.operator.reporting import existing_status, publish
+from kovirt.operator.retry import backoff
 
 
 class DataCenterNotFound(KovirtError):
@@ -69,7 +70,7 @@ def fail(status: StorageDomainStatus, error: KovirtError, generation: int | None
 @kopf.on.create(GROUP, VERSION, "storagedomains")
 @kopf.on.update(GROUP, VERSION, "storagedomains", field="spec")
 @kopf.timer(GROUP, VERSION, "storagedomains", interval=CONFIG.refresh_interval_s, initial_delay=5)
-async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int = 0, **_: Any) -> None:
     sd = StorageDomain.from_body(body)
     status = existing_status(StorageDomainStatus, body)
     if status.phase is None:
@@ -86,7 +87,8 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         except (CephError, KovirtError) as error:
             fail(status, error, sd.metadata.generation)
             publish(body, patch, status)
-            raise kopf.TemporaryError(f"{error.reason}: {error}", delay=20) from error
+            delay = backoff(retry, cap=20)
+            raise kopf.TemporaryError(f"{error.reason}: {error}", delay=delay) from error
         finally:
             record_domain(sd.metadata.name, status)
     publish(body, patch, status)

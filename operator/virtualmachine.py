@@ -31,6 +31,7 @@ from kovirt.operator.importer import DownloadFailed, open_url
 from kovirt.operator.metrics import observe_reconcile
 from kovirt.operator.placement import choose_host
 from kovirt.operator.reporting import existing_status, publish
+from kovirt.operator.retry import backoff
 from kovirt.operator.storagedomain import data_center_of
 
 #: Status fields the operator writes; `runtime` (and phase from Starting on) is the agent's.
@@ -176,7 +177,7 @@ def operator_phase(vm: VirtualMachine, host: str | None) -> str | None:
 @kopf.on.resume(GROUP, VERSION, "virtualmachines")
 @kopf.on.create(GROUP, VERSION, "virtualmachines")
 @kopf.on.update(GROUP, VERSION, "virtualmachines", field="spec")
-async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int = 0, **_: Any) -> None:
     vm = VirtualMachine.from_body(body)
     status = existing_status(VirtualMachineStatus, body)
     generation = vm.metadata.generation
@@ -192,7 +193,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
             publish(body, patch, status, owned_fields=OPERATOR_FIELDS)
             if vm.status.phase in (None, VMPhase.PROVISIONING, VMPhase.PENDING):
                 patch.status["phase"] = VMPhase.PENDING
-            delay = 30 if scheduling else 10
+            delay = backoff(retry, cap=30 if scheduling else 10)
             raise kopf.TemporaryError(f"{error.reason}: {error}", delay=delay) from error
     publish(body, patch, status, owned_fields=OPERATOR_FIELDS)
     if host is not None and vm.metadata.labels.get(HOST_LABEL) != host:

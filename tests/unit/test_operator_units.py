@@ -6,6 +6,7 @@ from kovirt.api.v1alpha1 import DataCenter, Host, VirtualMachine
 from kovirt.api.v1alpha1.datacenter import LibvirtMode
 from kovirt.operator import agents, hostsets, libvirt_pods
 from kovirt.operator.placement import choose_host
+from kovirt.operator.retry import backoff
 
 
 def make_host(
@@ -177,3 +178,7 @@ def test_a_newer_data_center_may_not_take_nodes_an_older_one_may_select() -> Non
     west = {"kovirt.io/datacenter": "west"}
     assert hostsets.first_sharing("west", "2026-02-01T00:00:00Z", west, [east]) is None
     assert hostsets.first_sharing("west", "2026-02-01", {"rack": "1"}, [east]) == "east"
+
+
+def test_retries_start_after_a_second_and_double_up_to_the_cap() -> None:
+    assert [backoff(r, cap=10) for r in range(6)] == [1, 2, 4, 8, 10, 10]
