@@ -53,7 +53,8 @@ def timed(action) -> float:
 
 def warm_up() -> float:
     subprocess.run([KOVIRT, "down"], check=True, capture_output=True)
-    return timed(lambda: subprocess.run([KOVIRT, "up"], check=True, capture_output=True))
+    # Its progress goes to stderr, with the bench's own lines.
+    return timed(lambda: subprocess.run([KOVIRT, "up"], check=True, stdout=subprocess.DEVNULL))
 
 
 def vm_phase(stack: NodesStack) -> str:
