@@ -6,11 +6,12 @@
 # stack's and the tests' extras are in packaging/apt-packages-dev.txt; scripts/bootstrap
 # installs both; tests/unit/test_dockerfile.py keeps them from drifting).
 #
-# Users: the image runs as the unprivileged user kovirt (uid 10001), which is all the
-# operator needs. The node agent in libvirt "pod" mode runs libvirtd and QEMU itself and
-# needs root and a privileged container (/dev/kvm, network and cgroup setup): the DaemonSet
-# the operator creates sets runAsUser 0 for it. tini is PID 1 so that libvirtd is not
-# (as PID 1 its QEMU probe children stay zombies and `virsh create` hangs).
+# One image, three roles: the operator (as the unprivileged user kovirt, uid 10001: all it
+# needs), the node agent and the libvirt pod (kovirt-libvirtd: libvirtd, virtlogd and the
+# guests' QEMU). The DaemonSets the operator makes run those two as root: the libvirt pod
+# privileged (/dev/kvm, host network), the agent without any capability. tini is PID 1 so
+# that libvirtd is not (as PID 1 its QEMU probe children stay zombies and `virsh create`
+# hangs).
 #
 #   docker build -t kovirt:0.1.0 .
 #   docker run --rm kovirt:0.1.0 kovirt-operator --help
