@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from kovirt.errors import KovirtError
 from kovirt.localstack.stack import ADMIN_SECRET, OPERATOR_NAMESPACE
 
 pytestmark = pytest.mark.nodes_only
@@ -33,6 +34,28 @@ def names(e2e, kinds: str, *args: str) -> set[str]:
     return {
         f"{item['kind'].lower()}/{item['metadata']['name']}" for item in json.loads(out)["items"]
     }
+
+
+def test_uninstall_is_refused_while_kovirt_objects_exist(e2e):
+    """The chart's pre-delete hook: finalizers need the operator, so it must stay."""
+    dc = {
+        "apiVersion": "kovirt.io/v1alpha1",
+        "kind": "DataCenter",
+        "metadata": {"name": "e2e-uninstall"},
+        "spec": {
+            "ceph": {"secretRef": {"name": ADMIN_SECRET, "namespace": OPERATOR_NAMESPACE}},
+            "hosts": {"nodeSelector": {"kovirt.io/no-such-node": "x"}},  # no pods
+        },
+    }
+    e2e.kubectl("apply", "-f", "-", input=json.dumps(dc))
+    try:
+        with pytest.raises(KovirtError, match="kovirt-uninstall-check failed"):
+            e2e.stack.helm("uninstall", "kovirt", "-n", OPERATOR_NAMESPACE, "--wait")
+        logs = e2e.kubectl("logs", "-n", OPERATOR_NAMESPACE, "job/kovirt-uninstall-check")
+        assert "kovirt still manages 1 object(s)" in logs and "dc/e2e-uninstall" in logs
+        assert e2e.kubectl("get", "deploy", "kovirt-operator", "-n", OPERATOR_NAMESPACE)
+    finally:
+        e2e.kubectl("delete", "dc", "e2e-uninstall", "--wait=true", "--timeout=120s")
 
 
 def test_uninstall_leaves_only_the_crds_and_a_reinstall_comes_back(e2e):

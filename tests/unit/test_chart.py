@@ -138,12 +138,26 @@ def test_the_operator_tells_the_agents_which_service_account_and_image_to_use():
 def test_each_component_has_its_own_service_account_bound_to_its_own_roles():
     docs = render()
     accounts = {doc["metadata"]["name"] for doc in find(docs, "ServiceAccount")}
-    assert accounts == {"kv-kovirt-operator", "kv-kovirt-agent"}
+    assert accounts == {"kv-kovirt-operator", "kv-kovirt-agent", "kv-kovirt-uninstall-check"}
     for binding in find(docs, "ClusterRoleBinding") + find(docs, "RoleBinding"):
         (subject,) = binding["subjects"]
         component = binding["metadata"]["labels"]["app.kubernetes.io/component"]
         assert subject["name"] == f"kv-kovirt-{component}"
         assert binding["roleRef"]["name"].startswith(f"kv-kovirt-{component}")
+
+
+def test_the_uninstall_check_is_a_pre_delete_hook_that_may_only_list_kovirt_objects():
+    docs = render()
+    job = one(docs, "Job", "kv-kovirt-uninstall-check")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == "kovirt-uninstall-check"
+    (rule,) = rules_of(docs, "ClusterRole", "kv-kovirt-uninstall-check")
+    assert rule["verbs"] == ["list"] and rule["apiGroups"] == ["kovirt.io"]
+    hooks = [d for d in docs if "uninstall-check" in d["metadata"]["name"]]
+    assert all(d["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete" for d in hooks)
+    assert not [d for d in render("--set", "uninstallCheck.enabled=false")
+                if "uninstall-check" in d["metadata"]["name"]]  # fmt: skip
 
 
 def rules_of(docs, kind: str, name: str) -> list[dict]:
