@@ -47,11 +47,16 @@ def dc_hosts(dc_name: str) -> tuple[int, int]:
 
 
 def sync_agent_access(
-    dc: DataCenter, without: Iterable[str] = (), also: Iterable[str] = ()
+    dc: DataCenter,
+    without: Iterable[str] = (),
+    also: Iterable[str] = (),
+    shared_with: str | None = None,
 ) -> tuple[str, list[str]]:
     """Agents' cephx user (caps set to the DC's pools, plus `also`, minus `without`: a domain
     being created or deleted is not yet or no longer in the list) and its Secret, ConfigMap
-    and DaemonSet. Returns (user, pools). Blocking; safe to repeat."""
+    and DaemonSets. The DaemonSets only while no older DataCenter may own the nodes:
+    `shared_with` is that DataCenter's name, "" for none, or None to look it up here.
+    Returns (user, pools). Blocking; safe to repeat."""
     cluster = ceph_access.cluster_for(dc)
     target = ceph_access.target_for(dc)
     user = agents.agent_user(dc.metadata.name)
@@ -61,7 +66,9 @@ def sync_agent_access(
     kube.ensure_namespace(namespace)
     kube.apply_object(agents.secret(dc, namespace, user, key))
     kube.apply_object(agents.configmap(dc, namespace, list(target.monitors)))
-    if sharing_data_center(dc) is None:  # else another DataCenter owns the nodes: HostsShared
+    if shared_with is None:
+        shared_with = sharing_data_center(dc)
+    if not shared_with:  # else another DataCenter owns the nodes: HostsShared
         kube.apply_object(agents.daemonset(dc, namespace))
         sync_libvirt_pods(dc, namespace)
     return user, pools
@@ -116,7 +123,7 @@ def converge(dc: DataCenter, status: DataCenterStatus) -> None:
     older = sharing_data_center(dc)
     report_hosts_shared(dc, status, older)
     try:
-        user, pools = sync_agent_access(dc)
+        user, pools = sync_agent_access(dc, shared_with=older or "")
         observe(dc, status)
     except (CephError, KovirtError) as error:
         ceph_access.forget(dc.metadata.name)
