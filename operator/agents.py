@@ -14,7 +14,7 @@ from typing import Any
 
 from kovirt.api.v1alpha1 import DataCenter
 from kovirt.api.v1alpha1.common import API_VERSION
-from kovirt.api.v1alpha1.datacenter import LibvirtMode
+from kovirt.api.v1alpha1.datacenter import Hypervisor, LibvirtMode
 from kovirt.operator.config import CONFIG
 
 AGENT_STATE_DIR = "/var/lib/kovirt"
@@ -110,17 +110,19 @@ def host_folders(dc: DataCenter) -> tuple[list[dict[str, Any]], list[dict[str, A
     volumes = [
         host_path("host-run", CONFIG.host_run_dir if per_node else "/var/run/libvirt"),
         host_path("host-state", CONFIG.host_state_dir),
-        # The KVM probe boots the node's own kernel.
-        host_path("boot", "/boot", kind="Directory"),
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "host-run", "mountPath": "/run/libvirt"},
         {"name": "host-state", "mountPath": AGENT_STATE_DIR},
-        {"name": "boot", "mountPath": "/boot", "readOnly": True},
     ]
     if per_node:
         mounts[0]["subPathExpr"] = "$(KOVIRT_HOST_NAME)/libvirt"
         mounts[1]["subPathExpr"] = "$(KOVIRT_HOST_NAME)"
+    if dc.spec.hosts.hypervisor == Hypervisor.AUTO:
+        # Only `auto` probes KVM, by booting the node's own kernel (nodes without /boot can
+        # ask kvm or qemu outright).
+        volumes.append(host_path("boot", "/boot", kind="Directory"))
+        mounts.append({"name": "boot", "mountPath": "/boot", "readOnly": True})
     return volumes, mounts
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kovirt.api.v1alpha1 import DataCenter, Host, VirtualMachine
-from kovirt.api.v1alpha1.datacenter import LibvirtMode
+from kovirt.api.v1alpha1.datacenter import Hypervisor, LibvirtMode
 from kovirt.operator import agents, hostsets, libvirt_pods
 from kovirt.operator.placement import choose_host
 from kovirt.operator.retry import backoff
@@ -182,3 +182,12 @@ def test_a_newer_data_center_may_not_take_nodes_an_older_one_may_select() -> Non
 
 def test_retries_start_after_a_second_and_double_up_to_the_cap() -> None:
     assert [backoff(r, cap=10) for r in range(6)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_only_hypervisor_auto_mounts_the_nodes_boot_folder_for_its_kvm_probe() -> None:
+    east = dc()
+    assert any(v["name"] == "boot" for v in agents.host_folders(east)[0])
+    east.spec.hosts.hypervisor = Hypervisor.QEMU
+    volumes, mounts = agents.host_folders(east)
+    assert not [v for v in volumes if v["name"] == "boot"]
+    assert not [m for m in mounts if m["name"] == "boot"]
