@@ -32,17 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kovirt.localstack.images import planned_images
 from kovirt.localstack.nodes_stack import NodesStack
+from kovirt.localstack.process import wait_until
 from kovirt.localstack.stack import OPERATOR_NAMESPACE, SAMPLE_VM
 
 KOVIRT = str(Path(sys.executable).parent / "kovirt")
-
-
-def wait(what: str, probe, timeout_s: float = 600, interval_s: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not probe():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(interval_s)
 
 
 def timed(action) -> float:
@@ -70,15 +63,15 @@ def uninstall(stack: NodesStack) -> None:
     for host in stack.node_names():
         stack.kubectl("delete", "host", host, "--ignore-not-found")
     stack.helm("uninstall", "kovirt", "-n", OPERATOR_NAMESPACE, "--wait")
-    wait("the old pods to go", lambda: not stack.kubectl(
-        "get", "pods", "-n", OPERATOR_NAMESPACE, "-o", "name"), 180, 0.5)  # fmt: skip
+    wait_until(lambda: not stack.kubectl("get", "pods", "-n", OPERATOR_NAMESPACE, "-o", "name"),
+               180, 0.5, what="the old pods to go")  # fmt: skip
 
 
 def install_to_running(stack: NodesStack) -> float:
     started = time.monotonic()
     stack.helm(*stack.install_args())
     stack.kubectl("apply", "-f", "-", input=stack.examples())
-    wait("the sample VM Running", lambda: vm_phase(stack) == "Running", 600, 0.2)
+    wait_until(lambda: vm_phase(stack) == "Running", 600, 0.2, what="the sample VM Running")
     return time.monotonic() - started
 
 
@@ -92,8 +85,8 @@ spec:
 """
     started = time.monotonic()
     stack.kubectl("apply", "-f", "-", input=manifest)
-    wait("the pause pod Running", lambda: stack.kubectl(
-        "get", "pod", name, "-o", "jsonpath={.status.phase}") == "Running", 120, 0.05)  # fmt: skip
+    wait_until(lambda: stack.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}")
+               == "Running", 120, 0.05, what="the pause pod Running")  # fmt: skip
     seconds = time.monotonic() - started
     stack.kubectl("delete", "pod", name, "--wait=false")
     return seconds

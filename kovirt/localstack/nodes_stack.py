@@ -233,14 +233,15 @@ class NodesStack:
 
     def status(self) -> list[tuple[str, str]]:
         rows = []
-        for node in self.node_stack.status():
+        nodes = self.node_stack.status()  # one `kubectl get nodes`
+        for node in nodes:
             state = {None: "down", True: "Ready", False: "NotReady"}[node.ready]
             pids = ", ".join(f"{k} {v}" for k, v in node.pids.items() if v)
             rows.append((node.name, f"{state} ({node.ip}; {pids or 'no processes'})"))
         rows.append(("ceph", self.ceph.status().health or "down"))
         pid = self.images.pid()
         rows.append((self.images.name, f"running (pid {pid})" if pid else "stopped"))
-        if any(node.ready for node in self.node_stack.status()):
+        if any(node.ready for node in nodes):
             pods = self.kubectl("get", "pods", "-n", OPERATOR_NAMESPACE, "-o", "wide", check=False)
             rows.append(("kovirt pods", "\n" + pods))
             rows.append(("kovirt objects", "\n" + self.kubectl("get", "kovirt", "-A", check=False)))

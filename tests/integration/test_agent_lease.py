@@ -7,7 +7,6 @@ the garbage collector; no libvirt or Ceph is needed for this part of the agent.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -15,6 +14,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kovirt.api.v1alpha1.common import GROUP, VERSION
+from kovirt.localstack.process import wait_until
 from kovirt.node_agent.config import AgentConfig
 from kovirt.node_agent.host import ensure_host
 from kovirt.node_agent.kube import Kube
@@ -44,18 +44,16 @@ def read_lease(controlplane, config: AgentConfig) -> k8s.V1Lease | None:
         raise
 
 
-def delete_host(controlplane, name: str) -> None:
+def delete_host_and_see_its_lease_collected(controlplane, config: AgentConfig) -> None:
     k8s.CustomObjectsApi(controlplane.api_client).delete_cluster_custom_object(
-        GROUP, VERSION, "hosts", name
+        GROUP, VERSION, "hosts", config.host_name
     )
-
-
-def wait_until(what: str, predicate, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.25)
+    wait_until(
+        lambda: not read_lease(controlplane, config),
+        60,
+        interval_s=0.25,
+        what="the garbage collector to delete the Lease",
+    )
 
 
 def register(kube: Kube, config: AgentConfig) -> dict:
@@ -76,10 +74,7 @@ def test_the_lease_is_owned_by_its_host_and_goes_when_the_host_is_deleted(
         (f"{GROUP}/{VERSION}", "Host", config.host_name, host["metadata"]["uid"])
     ]
 
-    delete_host(controlplane, config.host_name)
-    wait_until(
-        "the garbage collector to delete the Lease", lambda: not read_lease(controlplane, config)
-    )
+    delete_host_and_see_its_lease_collected(controlplane, config)
 
 
 def test_a_lease_made_without_an_owner_is_adopted_when_the_agent_registers(
@@ -96,10 +91,7 @@ def test_a_lease_made_without_an_owner_is_adopted_when_the_agent_registers(
 
     owners = read_lease(controlplane, config).metadata.owner_references
     assert [o.uid for o in owners] == [host["metadata"]["uid"]]
-    delete_host(controlplane, config.host_name)
-    wait_until(
-        "the garbage collector to delete the Lease", lambda: not read_lease(controlplane, config)
-    )
+    delete_host_and_see_its_lease_collected(controlplane, config)
 
 
 def test_a_renewal_after_the_host_was_deleted_makes_no_ownerless_lease(
@@ -107,10 +99,7 @@ def test_a_renewal_after_the_host_was_deleted_makes_no_ownerless_lease(
 ):
     kube, config = Kube(controlplane.api_client), agent_config(kube_namespace)
     register(kube, config)
-    delete_host(controlplane, config.host_name)
-    wait_until(
-        "the garbage collector to delete the Lease", lambda: not read_lease(controlplane, config)
-    )
+    delete_host_and_see_its_lease_collected(controlplane, config)
 
     # The agent's lease loop keeps renewing; it must not bring back an orphan.
     with pytest.raises(LookupError, match=config.host_name):
